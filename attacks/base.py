@@ -1,0 +1,82 @@
+"""What every L∞ attack shares: the input gradient, the eps-ball projection, the step loop.
+
+An attack only sees ``loss_fn(x) -> scalar`` (the objective to maximise, summed over the
+batch), so it knows nothing of tasks or models; objectives live in ``attacks.objectives``.
+Each step costs exactly one forward and one backward pass of ``loss_fn``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+LossFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def input_gradient(loss_fn: LossFn, x: torch.Tensor) -> torch.Tensor:
+    """∂loss_fn/∂x only: gradients never reach (or accumulate in) the model's parameters."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(loss_fn(x), x)
+    return grad
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Closest point of the L∞ eps-ball around x that is also a valid image in [0, 1]."""
+    return torch.minimum(torch.maximum(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
+
+
+def uniform_start(x: torch.Tensor, eps: float, generator: torch.Generator | None) -> torch.Tensor:
+    """A uniform point of the eps-ball around x, clamped to [0, 1] (Madry et al.'s start).
+
+    The noise is drawn on the generator's device and then moved, so a seeded CPU generator
+    gives the same start on every device.
+    """
+    device = generator.device if generator is not None else x.device
+    noise = torch.rand(x.shape, generator=generator, device=device, dtype=x.dtype)
+    return (x + (2.0 * noise.to(x.device) - 1.0) * eps).clamp_(0.0, 1.0)
+
+
+class Attack:
+    """An iterative signed-gradient L∞ attack; subclasses choose the step direction.
+
+    ``objective`` names the loss an evaluation should hand this attack: ``"task"`` (the
+    task's own training loss) or ``"houdini"`` (the Houdini surrogate of a metric).
+    """
+
+    objective = "task"
+
+    def __init__(self, eps: float, step_size: float, steps: int, random_start: bool) -> None:
+        if not eps >= 0:
+            raise ValueError(f"eps must be >= 0 (in [0, 1] pixel units), got {eps}")
+        if not step_size > 0:
+            raise ValueError(f"step_size must be > 0 (in [0, 1] pixel units), got {step_size}")
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        self.eps = float(eps)
+        self.step_size = float(step_size)
+        self.steps = int(steps)
+        self.random_start = random_start
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(eps={self.eps:.6g}, step_size={self.step_size:.6g}, "
+            f"steps={self.steps}, random_start={self.random_start})"
+        )
+
+    def step_rule(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A fresh gradient → ascent-direction map for one call (stateful rules keep momentum)."""
+        return torch.sign
+
+    def __call__(
+        self, x: torch.Tensor, loss_fn: LossFn, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The adversarial version of x (detached), maximising ``loss_fn`` in the eps-ball."""
+        x = x.detach()
+        x_adv = uniform_start(x, self.eps, generator) if self.random_start else x.clone()
+        rule = self.step_rule()
+        for _ in range(self.steps):
+            step = rule(input_gradient(loss_fn, x_adv))
+            x_adv = project(x_adv + self.step_size * step, x, self.eps)
+        return x_adv.detach()

@@ -1,0 +1,131 @@
+"""Evaluate a model clean and under attacks: ``{eval: {task: {metric: value}}}``.
+
+The batches are read once; every evaluation runs on each batch in turn. Each evaluation
+draws its random starts from its own generator, seeded from the seed and its name, so its
+numbers do not depend on which other evaluations run beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+
+from attacks.base import Attack, LossFn
+from attacks.evals import EvalSpec, build_attack, parse_eval
+from attacks.objectives import houdini_objective, multitask_objective, task_objective
+from tasks.registry import Meter, Task
+
+log = logging.getLogger(__name__)
+
+Batch = dict
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """The model in eval mode inside, its previous mode restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def to_device(batch: Batch, device: torch.device | str) -> Batch:
+    """Image, targets and masks of a collated batch on ``device``."""
+    return {
+        "image": batch["image"].to(device, non_blocking=True),
+        "targets": {k: v.to(device, non_blocking=True) for k, v in batch["targets"].items()},
+        "masks": {
+            k: None if v is None else v.to(device, non_blocking=True)
+            for k, v in batch.get("masks", {}).items()
+        },
+    }
+
+
+def eval_generator(seed: int, name: str) -> torch.Generator:
+    """A CPU generator for one evaluation's random starts, fixed by the seed and the name."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+
+
+def attack_objective(
+    model: torch.nn.Module, spec: EvalSpec, attack: Attack, attacked: Sequence[Task], batch: Batch
+) -> LossFn:
+    """What ``attack`` maximises for this evaluation on this batch."""
+    targets, masks = batch["targets"], batch["masks"]
+    if spec.multitask:
+        return multitask_objective(model, attacked, targets, masks)
+    main = attacked[0]
+    build = houdini_objective if attack.objective == "houdini" else task_objective
+    return build(model, main, targets[main.name], masks.get(main.name))
+
+
+def _check(
+    specs: Sequence[EvalSpec],
+    tasks: Sequence[Task],
+    attacked: Sequence[Task],
+    report: Sequence[Task],
+) -> None:
+    names = {t.name for t in tasks}
+    for role, group in (("attacked", attacked), ("reported", report)):
+        unknown = [t.name for t in group if t.name not in names]
+        if unknown:
+            raise ValueError(
+                f"{role} task(s) {', '.join(unknown)} are not among the model's "
+                f"tasks ({', '.join(sorted(names))})"
+            )
+    for spec in specs:
+        if not spec.is_clean and not attacked:
+            raise ValueError(
+                f"evaluation {spec.name!r} attacks a task, but no attacked task was given"
+            )
+        if spec.attack == "houdini" and attacked[0].kind != "segmentation":
+            raise ValueError(
+                f"evaluation {spec.name!r}: Houdini attacks segmentation only, "
+                f"but the attacked task is {attacked[0].name!r}"
+            )
+
+
+def evaluate(
+    model: torch.nn.Module,
+    batches: Iterable[Batch],
+    tasks: Sequence[Task],
+    evals: Sequence[str],
+    attacked: Sequence[Task],
+    report: Sequence[Task],
+    device: torch.device | str,
+    seed: int,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each reported task's metrics under each evaluation, over all batches.
+
+    Single-task evaluations attack ``attacked[0]`` (the main task); ``_mt`` ones attack all
+    of ``attacked`` with equal weights.
+    """
+    specs = [parse_eval(name) for name in evals]
+    _check(specs, tasks, attacked, report)
+    attacks = {s.name: build_attack(s) for s in specs}
+    generators = {s.name: eval_generator(seed, s.name) for s in specs}
+    meters: dict[str, dict[str, Meter]] = {
+        s.name: {t.name: t.make_meter() for t in report} for s in specs
+    }
+    with eval_mode(model):
+        for raw in batches:
+            batch = to_device(raw, device)
+            for spec in specs:
+                x, attack = batch["image"], attacks[spec.name]
+                if attack is not None:
+                    loss_fn = attack_objective(model, spec, attack, attacked, batch)
+                    x = attack(x, loss_fn, generators[spec.name])
+                with torch.no_grad():
+                    outputs = model(x)
+                for t in report:
+                    meters[spec.name][t.name].update(
+                        outputs[t.name], batch["targets"][t.name], batch["masks"].get(t.name)
+                    )
+    results = {e: {t: m.compute() for t, m in per.items()} for e, per in meters.items()}
+    log.info("evaluated %s on %s", ", ".join(evals), ", ".join(t.name for t in report))
+    return results

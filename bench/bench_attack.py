@@ -1,0 +1,140 @@
+"""Attack cost: seconds per PGD step against one forward+backward, and a plain PGD loop.
+
+One PGD step should cost one forward and one input-gradient backward of the objective,
+nothing more. The three measurements alternate in rounds (so drift in the machine's speed
+hits all of them alike) and the medians are compared. Uses ``models.build_model`` when it
+exists, else a small conv net. Run as ``.venv/bin/python bench/bench_attack.py``; prints
+one JSON object and appends a dated row under "Attack cost" in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from record import command, record
+from torch import nn
+
+from attacks import PGD
+from attacks.objectives import multitask_objective
+from tasks.registry import get_task
+
+TASKS = [get_task("taskonomy", "segment_semantic"), get_task("taskonomy", "depth_zbuffer")]
+ROUNDS, STEPS = 5, 8
+EPS, STEP_SIZE = 4 / 255, 1 / 255
+
+
+class ConvNet(nn.Module):
+    """Stand-in for the project's models: a strided conv encoder and one head per task."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, stride=2, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+        )
+        self.heads = nn.ModuleDict(
+            {
+                t.name: nn.Sequential(nn.Conv2d(width, t.channels, 1), nn.Upsample(scale_factor=2))
+                for t in TASKS
+            }
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        feat = self.body(x)
+        return {name: head(feat) for name, head in self.heads.items()}
+
+
+def make_model() -> tuple[nn.Module, str]:
+    try:
+        from models import build_model
+    except ImportError:
+        return ConvNet(), "conv net (models.build_model not available)"
+    return build_model("resnet18", TASKS, width=0.25), "resnet18 width 0.25"
+
+
+def reference_pgd(x: torch.Tensor, loss_fn: Callable, steps: int) -> torch.Tensor:
+    """The textbook loop, written plainly: the yardstick for the library's PGD."""
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        loss_fn(x_adv).backward()
+        with torch.no_grad():
+            x_adv = x_adv + STEP_SIZE * x_adv.grad.sign()
+            x_adv = torch.max(torch.min(x_adv, x + EPS), x - EPS).clamp(0, 1)
+    return x_adv
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    batch, size = (32, 256) if device.type == "cuda" else (8, 64)
+    model, label = make_model()
+    model.to(device).eval()
+    x = torch.rand(batch, 3, size, size, device=device)
+    targets = {
+        TASKS[0].name: torch.randint(1, TASKS[0].channels, (batch, 1, size, size), device=device),
+        TASKS[1].name: torch.randn(batch, 1, size, size, device=device),
+    }
+    loss_fn = multitask_objective(model, TASKS, targets, {})
+    pgd = PGD(EPS, STEP_SIZE, STEPS)
+
+    def forward_backward() -> None:
+        for _ in range(STEPS):
+            x_in = x.detach().requires_grad_(True)
+            torch.autograd.grad(loss_fn(x_in), x_in)
+
+    runs = {
+        "forward_backward": forward_backward,
+        "pgd": lambda: pgd(x, loss_fn),
+        "reference_pgd": lambda: reference_pgd(x, loss_fn, STEPS),
+    }
+    for fn in runs.values():  # warm-up
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(ROUNDS):
+        for name, fn in runs.items():
+            times[name].append(timed(fn, device) / STEPS)
+    per_step = {k: statistics.median(v) for k, v in times.items()}
+    record(
+        "Attack cost",
+        command(),
+        {
+            "model": label,
+            "device": device.type,
+            "batch": batch,
+            "image_px": size,
+            "s_per_forward_backward": round(per_step["forward_backward"], 5),
+            "s_per_pgd_step": round(per_step["pgd"], 5),
+            "s_per_reference_pgd_step": round(per_step["reference_pgd"], 5),
+            "pgd_step_over_forward_backward": round(
+                per_step["pgd"] / per_step["forward_backward"], 3
+            ),
+            "pgd_step_over_reference_step": round(per_step["pgd"] / per_step["reference_pgd"], 3),
+        },
+        note=f"median of {ROUNDS} alternating rounds of {STEPS} steps; "
+        "forward_backward = one objective forward + input-gradient backward",
+    )
+
+
+if __name__ == "__main__":
+    main()

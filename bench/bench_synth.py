@@ -1,0 +1,39 @@
+"""Synthetic data generation speed: images per second, files included, per dataset and size.
+
+Run as ``.venv/bin/python bench/bench_synth.py``; prints one JSON object and appends a
+dated row under "Synthetic data generation" in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from record import command, record
+
+from tasks.synth import write_cityscapes, write_taskonomy
+
+# (size, images): enough images for a stable rate, few enough to stay well under a minute.
+RUNS = ((64, 24), (256, 6))
+WRITERS = {"taskonomy": write_taskonomy, "cityscapes": write_cityscapes}
+
+
+def main() -> None:
+    numbers: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, writer in WRITERS.items():
+            for size, n in RUNS:
+                writer(Path(tmp) / f"warm-{name}-{size}", n=1, size=size, seed=99)
+                report = writer(Path(tmp) / f"{name}-{size}", n=n, size=size, seed=0)
+                numbers[f"{name}_{size}px_images_per_s"] = round(n / report.seconds, 2)
+                numbers[f"{name}_{size}px_files_per_image"] = report.n_files // n
+    record(
+        "Synthetic data generation",
+        command(),
+        numbers,
+        note="all domains written as PNG/JSON; Cityscapes frames are size × 2·size",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""TrialSpec: everything that determines one trial's result, and its stable key.
+
+A trial is a pure function of its TrialSpec, so the spec's canonical JSON is hashed into
+``trial_key`` (the identity MLflow and resume rely on) and the training-relevant part into
+``model_key`` (trials that train the same model share its checkpoints: trained once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+KEY_LENGTH = 16
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:KEY_LENGTH]
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One model trained and then evaluated; plain data so it travels through Ray as JSON."""
+
+    sweep: str
+    preset: str
+    dataset: str
+    arch: str
+    train_tasks: tuple[str, ...]
+    main_tasks: tuple[str, ...]
+    weights: dict[str, float]
+    evals: tuple[str, ...]
+    attacked: tuple[str, ...]  # tasks a single-task eval attacks first / an _mt eval attacks together
+    report: tuple[str, ...]  # tasks whose metrics are recorded under every eval
+    seed: int
+    data: dict[str, Any]
+    model: dict[str, Any]
+    train: dict[str, Any]
+    evaluation: dict[str, Any]
+    measures: tuple[str, ...] = ()
+    adversarial: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- identity
+    def _result_fields(self) -> dict[str, Any]:
+        d = asdict(self)
+        for name in ("sweep", "preset"):
+            d.pop(name)
+        d["data"] = {k: v for k, v in self.data.items() if k != "root"}
+        return d
+
+    @property
+    def trial_key(self) -> str:
+        """Hash of what determines the result (not the sweep's name nor the data's path)."""
+        return _digest(self._result_fields())
+
+    @property
+    def model_key(self) -> str:
+        """Hash of what determines the trained weights, shared by trials that differ only in evaluation."""
+        d = self._result_fields()
+        for name in ("main_tasks", "evals", "attacked", "report", "evaluation", "measures", "extra"):
+            d.pop(name)
+        return _digest(d)
+
+    @property
+    def aux_tasks(self) -> tuple[str, ...]:
+        return tuple(t for t in self.train_tasks if t not in self.main_tasks)
+
+    @property
+    def label(self) -> str:
+        """Short human name: main task(s), then '+aux' for each auxiliary task."""
+        aux = "".join(f"+{t}" for t in self.aux_tasks)
+        return f"{'&'.join(self.main_tasks)}{aux}/seed{self.seed}"
+
+    # ---------------------------------------------------------------- transport
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrialSpec:
+        d = dict(d)
+        for name in ("train_tasks", "main_tasks", "evals", "attacked", "report", "measures"):
+            d[name] = tuple(d.get(name, ()))
+        return cls(**d)

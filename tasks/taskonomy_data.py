@@ -1,0 +1,203 @@
+"""Reader of Taskonomy as it lies on disk, in any of the three usual layouts.
+
+The layouts differ only in where a (building, domain) folder is; file names are always
+``point_{P}_view_{V}_domain_{domain}.png``. Labels are decoded at file resolution by the
+task registry and then resized, so a dataset stored at 512 px and one at 256 px give the
+same targets at a trial's size.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tasks.errors import DataError
+from tasks.images import SampleReader, fit_label, read_image, read_label, read_png
+from tasks.registry import Decoded, Task, decode_taskonomy_depth
+from tasks.taskonomy_splits import TINY
+
+log = logging.getLogger(__name__)
+
+RGB = "rgb"
+MASK = "mask"
+DEPTH = "depth_zbuffer"
+_RGB_FILE = re.compile(r"point_(\d+)_view_(\d+)_domain_rgb\.png")
+LAYOUTS = (
+    "{root}/{building}/{domain}/ (one folder per building)",
+    "{root}/{domain}/{building}/ (Standley et al.)",
+    "{root}/{domain}/ (a single building named after the root)",
+)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the folder of one (building, domain) pair is under a root."""
+
+    root: Path
+    kind: str  # "building_first", "domain_first" or "flat"
+
+    def folder(self, building: str, domain: str) -> Path:
+        if self.kind == "building_first":
+            return self.root / building / domain
+        if self.kind == "domain_first":
+            return self.root / domain / building
+        return self.root / domain
+
+
+@dataclass(frozen=True)
+class View:
+    building: str
+    point: int
+    view: int
+
+    @property
+    def stem(self) -> str:
+        return f"point_{self.point}_view_{self.view}"
+
+    def file(self, layout: Layout, domain: str, suffix: str) -> Path:
+        return layout.folder(self.building, domain) / f"{self.stem}_domain_{suffix}.png"
+
+
+def find_buildings(root: Path) -> tuple[Layout, list[str]]:
+    """The layout of ``root`` and the buildings that have an rgb folder there."""
+    rgb = root / RGB
+    if rgb.is_dir():
+        if any(_RGB_FILE.fullmatch(name) for name in os.listdir(rgb)):
+            return Layout(root, "flat"), [root.name]
+        return Layout(root, "domain_first"), sorted(p.name for p in rgb.iterdir() if p.is_dir())
+    if root.is_dir():
+        found = sorted(p.name for p in root.iterdir() if (p / RGB).is_dir())
+        if found:
+            return Layout(root, "building_first"), found
+    raise DataError(
+        f"no Taskonomy rgb folder under {root}; expected one of the layouts {'; '.join(LAYOUTS)}"
+    )
+
+
+def list_views(layout: Layout, building: str) -> list[View]:
+    """The views of one building, in (point, view) order."""
+    views = []
+    for name in os.listdir(layout.folder(building, RGB)):
+        match = _RGB_FILE.fullmatch(name)
+        if match:
+            views.append(View(building, int(match[1]), int(match[2])))
+    return sorted(views, key=lambda v: (v.point, v.view))
+
+
+def select_buildings(
+    present: list[str], split: str | None, chosen: Sequence[str] | None
+) -> list[str]:
+    if chosen is not None:
+        missing = sorted(set(chosen) - set(present))
+        if missing:
+            raise DataError(
+                f"buildings {', '.join(missing)} not found; present: {', '.join(present)}"
+            )
+        return sorted(set(chosen))
+    if split is None:
+        return present
+    if split not in TINY:
+        raise DataError(f"unknown Taskonomy split {split!r}; use one of {', '.join(TINY)} or None")
+    wanted = set(TINY[split])
+    selected = [b for b in present if b in wanted]
+    if not selected:
+        log.warning(
+            "no building of the tiny %s split among the %d present (%s)",
+            split,
+            len(present),
+            ", ".join(present[:5]),
+        )
+    return selected
+
+
+class TaskonomyDataset(SampleReader):
+    """Taskonomy views as samples (see :class:`tasks.images.SampleReader`).
+
+    ``split`` picks the buildings of the tiny split that are present (None: all present);
+    ``buildings`` names them instead. ``id`` is ``building/point_P_view_V``.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        tasks: Sequence[Task],
+        split: str | None = "train",
+        size: int = 256,
+        buildings: Sequence[str] | None = None,
+        cache: bool = True,
+    ):
+        super().__init__(tasks, "taskonomy", (int(size), int(size)), cache)
+        self.root = Path(root)
+        self._depth_masked = any(t.uses_depth_mask for t in self.tasks)
+        self.layout, present = find_buildings(self.root)
+        self.buildings = select_buildings(present, split, buildings)
+        for building in self.buildings:
+            self._check_domains(building)
+        self.views = [v for b in self.buildings for v in list_views(self.layout, b)]
+        if self.buildings and not self.views:
+            raise DataError(
+                f"no point_P_view_V_domain_rgb.png files under {self.root} for buildings "
+                f"{', '.join(self.buildings)}; expected one of the layouts {'; '.join(LAYOUTS)}"
+            )
+        log.debug(
+            "Taskonomy %s: %d views of %d buildings (%s layout)",
+            split,
+            len(self.views),
+            len(self.buildings),
+            self.layout.kind,
+        )
+
+    def _check_domains(self, building: str) -> None:
+        for domain in sorted({t.folder for t in self.tasks if t.folder != RGB}):
+            folder = self.layout.folder(building, domain)
+            if not folder.is_dir():
+                raise DataError(
+                    f"missing domain folder {folder}: the dataset lacks domain {domain} for "
+                    f"building {building}; regenerate it or drop the task"
+                )
+        if self._depth_masked:
+            depth = self.layout.folder(building, DEPTH)
+            if not depth.is_dir() and not self.layout.folder(building, MASK).is_dir():
+                raise DataError(
+                    f"missing domain folder {depth}: tasks masked by valid depth need a "
+                    f"{MASK} or {DEPTH} folder for building {building}; regenerate the data "
+                    "or drop those tasks"
+                )
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def _load(self, index: int) -> dict[str, Any]:
+        view = self.views[index]
+        image = read_image(view.file(self.layout, RGB, RGB), self.size)
+        validity = self._validity(view) if self._depth_masked else None
+
+        def label(task: Task) -> tuple[torch.Tensor, torch.Tensor]:
+            extra = validity if task.uses_depth_mask else None
+            return fit_label(self._read(view, task), self.size, task.label_is_class, extra)
+
+        return self._sample(f"{view.building}/{view.stem}", image, label)
+
+    def _read(self, view: View, task: Task) -> Decoded:
+        # The release names segment_semantic files ..._domain_segmentsemantic.png; some
+        # copies use the folder name instead, so both spellings are accepted.
+        suffixes = dict.fromkeys((task.file_suffix, task.folder))
+        paths = [view.file(self.layout, task.folder, s) for s in suffixes]
+        path = next((p for p in paths if p.is_file()), paths[0])
+        return read_label(path, task.decode, task.folder)
+
+    def _validity(self, view: View) -> torch.Tensor:
+        """Valid-depth pixels of a view: its ``mask`` file if any, else depth below 16 m."""
+        mask_file = view.file(self.layout, MASK, MASK)
+        if mask_file.is_file():
+            arr = read_png(mask_file)
+            return torch.from_numpy((arr if arr.ndim == 2 else arr[..., 0]) != 0).unsqueeze(0)
+        depth = read_label(view.file(self.layout, DEPTH, DEPTH), decode_taskonomy_depth, DEPTH)
+        return depth.mask

@@ -1,0 +1,80 @@
+"""Bad input: one clear line on stderr, exit code 2, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from orchestrator.cli import main
+
+
+def _one_line_error(capsys, argv) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("mtsweep: error:") and "Traceback" not in err
+    return err
+
+
+def test_unknown_sweep(capsys, tmp_path):
+    err = _one_line_error(capsys, ["run", "no-such-sweep", "--out", str(tmp_path / "o")])
+    assert "unknown sweep 'no-such-sweep'" in err and "taskonomy-pairs" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_task(capsys, tmp_path):
+    err = _one_line_error(capsys, ["run", "taskonomy-pairs", "--tasks", "s,bogus",
+                                   "--out", str(tmp_path / "o")])
+    assert "bogus" in err and "known tasks" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_unreadable_yaml(capsys, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: {pairs: [\n")
+    err = _one_line_error(capsys, ["run", str(bad)])
+    assert "not valid YAML" in err
+
+
+def test_bad_preset(capsys):
+    err = _one_line_error(capsys, ["show", "taskonomy-pairs", "--preset", "huge"])
+    assert "no preset 'huge'" in err
+
+
+@pytest.mark.parametrize("make_root", ["missing", "empty"])
+def test_missing_or_empty_data_root(capsys, tmp_path, make_root):
+    root = tmp_path / "data"
+    if make_root == "empty":
+        root.mkdir()
+    out = tmp_path / "o"
+    err = _one_line_error(capsys, ["run", "taskonomy-pairs", "--data-root", str(root),
+                                   "--out", str(out)])
+    assert str(root) in err and ("does not exist" in err or "is empty" in err)
+    assert not out.exists()
+
+
+def test_garbage_trials_table(capsys, tmp_path):
+    garbage = tmp_path / "trials.parquet"
+    garbage.write_bytes(b"this is not parquet at all")
+    out = tmp_path / "result.parquet"
+    err = _one_line_error(capsys, ["reduce", "--from-table", str(garbage), "--out", str(out)])
+    assert str(garbage) in err
+    assert not out.exists()
+
+
+def test_bad_flag_value_is_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", "taskonomy-pairs", "--seeds", "a,b"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--seeds" in err
+
+
+def test_real_process_prints_no_traceback(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr

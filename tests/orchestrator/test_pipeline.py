@@ -1,0 +1,163 @@
+"""The whole pipeline on a 3-task grid (9 trials) with real Ray, MLflow and PNG data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from orchestrator.cli import main
+from orchestrator.reduce import read_summary
+
+HERE = Path(__file__).parent
+TINY = HERE / "tiny-pairs.yaml"
+
+
+def runs_of(out: Path, experiment: str = "tiny-pairs/smoke"):
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return client, []
+    return client, client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def test_whole_pipeline_then_resume_runs_nothing(tmp_path, ray_local, capsys):
+    out = tmp_path / "run"
+    assert main(["run", str(TINY), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    client, runs = runs_of(out)
+    assert len(runs) == 9
+    assert all(r.info.status == "FINISHED" for r in runs)
+    keys = [r.data.tags["mtsweep.trial_key"] for r in runs]
+    assert len(set(keys)) == 9
+    for r in runs:
+        tags, metrics = r.data.tags, r.data.metrics
+        main_task = tags["mtsweep.main_task"]
+        primary = "miou" if main_task == "segment_semantic" else "l1"
+        assert f"clean/{main_task}/{primary}" in metrics
+        assert f"pgd3_eps4/{main_task}/{primary}" in metrics
+        assert {"time/train_s", "time/attack_s", "time/total_s"} <= set(metrics)
+        history = client.get_metric_history(r.info.run_id, "train/loss")
+        assert [m.step for m in history] == [0, 1]
+        assert tags["mtsweep.sweep"] == "tiny-pairs" and tags["mtsweep.preset"] == "smoke"
+        assert tags["mtsweep.seed"] == "0"
+        artifacts = [a.path for a in client.list_artifacts(r.info.run_id)]
+        assert "prediction.png" in artifacts
+    baselines = [r for r in runs if r.data.tags["mtsweep.aux_tasks"] == ""]
+    assert len(baselines) == 3
+    # An attack makes the main task worse than on clean images (miou down, l1 up).
+    for r in baselines:
+        m, t = r.data.metrics, r.data.tags["mtsweep.main_task"]
+        if t == "segment_semantic":
+            assert m[f"pgd3_eps4/{t}/miou"] <= m[f"clean/{t}/miou"]
+        else:
+            assert m[f"pgd3_eps4/{t}/l1"] > m[f"clean/{t}/l1"]
+
+    result_file = out / "results" / "fig7.parquet"
+    result = pd.read_parquet(result_file)
+    cells = result[result["aux_task"].notna()]
+    assert len(cells) == 2 * 6 and cells["value"].notna().all()
+    assert (out / "results" / "fig7_clean.png").stat().st_size > 1000
+    assert (out / "results" / "fig7_pgd3_eps4.png").stat().st_size > 1000
+    summary = read_summary(result_file)
+    assert summary["pgd3_eps4"]["total"] == 6
+    assert "improved" in printed
+
+    # Running the same command again is the resume: nothing runs, nothing is rewritten.
+    before = {r.info.run_id: r.info.end_time for r in runs}
+    assert main(["run", str(TINY), "--out", str(out)]) == 0
+    _, again = runs_of(out)
+    assert {r.info.run_id: r.info.end_time for r in again} == before
+
+    # export → reduce --from-table gives the same result table as the run's own reduction
+    table = tmp_path / "trials.parquet"
+    assert main(["export", str(TINY), "--out", str(out), "--to", str(table)]) == 0
+    trials = pd.read_parquet(table)
+    assert list(trials.columns) == ["trial_key", "main_task", "aux_tasks", "seed", "eval",
+                                    "task", "metric", "value"]
+    assert trials["trial_key"].nunique() == 9
+    again_file = tmp_path / "again.parquet"
+    assert main(["reduce", "--from-table", str(table), "--out", str(again_file)]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(again_file), result)
+
+
+def _one_model_sweep(tmp_path: Path, fail_attempts: int) -> Path:
+    raw = yaml.safe_load(TINY.read_text())
+    raw["name"] = "one-model"
+    raw["models"] = {"list": [{"train": "d"}]}
+    raw["presets"]["smoke"]["extra"] = {"fail_attempts": fail_attempts}
+    path = tmp_path / f"one-model-{fail_attempts}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_injected_failure_is_retried(tmp_path, ray_local):
+    out = tmp_path / "run"
+    sweep = _one_model_sweep(tmp_path, fail_attempts=1)
+    assert main(["run", str(sweep), "--out", str(out), "--max-failures", "1"]) == 0
+    _, runs = runs_of(out, "one-model/smoke")
+    assert [r.info.status for r in runs] == ["FINISHED"]
+    faults = list((out / "ray" / "faults").iterdir())
+    assert len(faults) == 1 and faults[0].read_text() == "1"
+
+
+def test_failure_is_recorded_then_rerun_finishes_it(tmp_path, ray_local, capsys):
+    out = tmp_path / "run"
+    sweep = _one_model_sweep(tmp_path, fail_attempts=2)
+    assert main(["run", str(sweep), "--out", str(out), "--max-failures", "1"]) == 1
+    _, runs = runs_of(out, "one-model/smoke")
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert "InjectedFault" in runs[0].data.tags["mtsweep.error"]
+    capsys.readouterr()
+    assert main(["status", str(sweep), "--out", str(out)]) == 0
+    status = capsys.readouterr().out
+    assert "1 failed" in status and "InjectedFault" in status
+    # the third attempt succeeds; the same run is reused: still exactly one run
+    assert main(["run", str(sweep), "--out", str(out), "--max-failures", "0"]) == 0
+    _, again = runs_of(out, "one-model/smoke")
+    assert [r.info.status for r in again] == ["FINISHED"]
+    assert again[0].info.run_id == runs[0].info.run_id
+
+
+@pytest.mark.slow
+def test_driver_killed_mid_sweep_then_resumed(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "orchestrator.cli", "run", str(TINY), "--out", str(out),
+           "--num-cpus", "2", "--no-reduce"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    finished = []
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            if (out / "mlflow.db").exists():
+                _, runs = runs_of(out)
+                finished = [r for r in runs if r.info.status == "FINISHED"]
+                if len(finished) >= 3:
+                    break
+            assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert 3 <= len(finished) < 9, "the driver must be killed mid-sweep"
+    kept = {r.info.run_id: (r.info.end_time, r.data.metrics) for r in finished}
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, runs = runs_of(out)
+    keys = [r.data.tags["mtsweep.trial_key"] for r in runs]
+    assert len(runs) == 9 and len(set(keys)) == 9
+    assert all(r.info.status == "FINISHED" for r in runs)
+    after = {r.info.run_id: (r.info.end_time, r.data.metrics) for r in runs}
+    for run_id, value in kept.items():
+        assert after[run_id] == value  # finished before the kill: untouched

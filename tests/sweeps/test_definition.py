@@ -1,0 +1,117 @@
+"""Sweep loading, validation and expansion into TrialSpecs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from sweeps.definition import SweepError, builtin_names, load_sweep, parse_sweep
+from sweeps.spec import TrialSpec
+
+
+def test_taskonomy_pairs_is_121_models():
+    sweep = load_sweep("taskonomy-pairs")
+    specs = sweep.expand("smoke")
+    assert len(specs) == 121
+    baselines = [s for s in specs if not s.aux_tasks]
+    pairs = [s for s in specs if s.aux_tasks]
+    assert len(baselines) == 11 and len(pairs) == 110
+    assert len({s.trial_key for s in specs}) == 121
+    # every (main, aux) pair exactly once, never main == aux
+    combos = {(s.main_tasks[0], s.aux_tasks[0]) for s in pairs}
+    assert len(combos) == 110 and all(m != a for m, a in combos)
+    assert all(s.evals == ("clean", "pgd50_eps4") for s in specs)
+    assert all(s.attacked == s.main_tasks == s.report for s in specs)
+
+
+def test_aux_weights_follow_the_paper_code_list():
+    specs = {(s.main_tasks[0], s.aux_tasks[0] if s.aux_tasks else None): s
+             for s in load_sweep("taskonomy-pairs").expand("smoke")}
+    s_n = specs[("segment_semantic", "normal")]
+    assert s_n.weights == {"segment_semantic": 1.0, "normal": 0.1}
+    assert specs[("segment_semantic", "depth_zbuffer")].weights["depth_zbuffer"] == 0.01
+    assert specs[("normal", "segment_semantic")].weights["segment_semantic"] == 0.01
+    assert specs[("segment_semantic", None)].weights == {"segment_semantic": 1.0}
+
+
+def test_keys_are_stable_and_depend_on_what_matters():
+    a = load_sweep("taskonomy-pairs").expand("smoke")[5]
+    b = load_sweep("taskonomy-pairs").expand("smoke")[5]
+    assert a.trial_key == b.trial_key and a.model_key == b.model_key
+    assert TrialSpec.from_dict(a.to_dict()).trial_key == a.trial_key
+    other_eval = dataclasses.replace(a, evals=("clean",))
+    assert other_eval.trial_key != a.trial_key
+    assert other_eval.model_key == a.model_key  # same training: trained once
+    other_seed = dataclasses.replace(a, seed=1)
+    assert other_seed.model_key != a.model_key
+    renamed = dataclasses.replace(a, sweep="elsewhere", preset="x")
+    assert renamed.trial_key == a.trial_key
+
+
+def test_tasks_and_seeds_narrow_and_widen():
+    sweep = load_sweep("taskonomy-pairs")
+    specs = sweep.expand("smoke", tasks=["s", "d", "normal"])
+    assert len(specs) == 9
+    assert {t for s in specs for t in s.train_tasks} == {"segment_semantic", "depth_zbuffer",
+                                                         "normal"}
+    assert len(sweep.expand("smoke", tasks=["s", "d", "n"], seeds=[0, 1, 2])) == 27
+
+
+def test_paper_preset_needs_real_data():
+    sweep = load_sweep("taskonomy-pairs")
+    with pytest.raises(SweepError, match="--data-root"):
+        sweep.expand("paper")
+    specs = sweep.expand("paper", data_root="/data/taskonomy")
+    assert specs[0].data["source"] == "real" and specs[0].data["root"] == "/data/taskonomy"
+    assert specs[0].model["width"] == 64 and specs[0].train["epochs"] == 150
+
+
+def test_every_builtin_sweep_loads_and_expands():
+    for name in builtin_names():
+        sweep = load_sweep(name)
+        assert sweep.expand("smoke"), name
+        assert {"smoke", "paper"} <= set(sweep.presets), name
+
+
+def _base() -> dict:
+    return yaml.safe_load((load_sweep("taskonomy-pairs").source).read_text())
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["models"]["pairs"].__setitem__("tasks", ["s", "q"]), "unknown taskonomy task 'q'"),
+        (lambda d: d.__setitem__("evals", ["clean", "pgd_eps4"]), "pgd_eps4"),
+        (lambda d: d["presets"]["smoke"]["train"].__setitem__("epochs", -1), "train.epochs"),
+        (lambda d: d.__setitem__("colour", 1), "unknown key"),
+        (lambda d: d.__setitem__("dataset", "imagenet"), "unknown dataset"),
+        (lambda d: d.__setitem__("arch", "vgg"), "unknown arch"),
+        (lambda d: d["presets"]["smoke"].__setitem__("seeds", [-1]), "seeds"),
+    ],
+)
+def test_bad_definitions_name_the_problem(mutate, message):
+    raw = _base()
+    mutate(raw)
+    with pytest.raises(SweepError, match=message):
+        parse_sweep(raw)
+
+
+def test_unknown_preset_and_tasks_are_clear():
+    sweep = load_sweep("taskonomy-pairs")
+    with pytest.raises(SweepError, match="no preset 'huge'"):
+        sweep.expand("huge")
+    with pytest.raises(SweepError, match="unknown taskonomy task 'z'"):
+        sweep.expand("smoke", tasks=["z"])
+
+
+def test_unreadable_or_unknown_files(tmp_path):
+    with pytest.raises(SweepError, match="unknown sweep"):
+        load_sweep("no-such-sweep")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SweepError, match="not valid YAML"):
+        load_sweep(str(bad))
+    with pytest.raises(SweepError, match="does not exist"):
+        load_sweep(str(tmp_path / "missing.yaml"))
