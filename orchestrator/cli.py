@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+
 class CliError(ValueError):
     """A usage error found by the CLI itself."""
 
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _sweep_args(export)
     export.add_argument("--to", type=Path, required=True, help="output .parquet file")
 
-    red = sub.add_parser("reduce", help="relative-improvement table (Parquet) and heatmaps")
+    red = sub.add_parser("reduce", help="the sweep's result table (Parquet) and pictures")
     red.add_argument("sweep", nargs="?", default=None)
     red.add_argument("--preset", default="smoke")
     red.add_argument("--run-dir", type=Path, default=None,
@@ -103,8 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     red.add_argument("--tracking-uri", default=None)
     red.add_argument("--from-table", type=Path, default=None, help="a trials table (.parquet)")
     red.add_argument("--dataset", default=None, help="dataset of --from-table (default: taskonomy)")
+    red.add_argument("--reduction", default="fig7",
+                     choices=["fig7", "multitask_attack", "attack_table", "output_dim"],
+                     help="how to reduce --from-table (a SWEEP uses its own)")
     red.add_argument("--out", type=Path, required=True, help="output .parquet file")
-    red.add_argument("--plot", type=Path, default=None, help="directory for the heatmaps")
+    red.add_argument("--plot", type=Path, default=None, help="directory for the pictures")
 
     synth = sub.add_parser("synth", help="write synthetic data in the real on-disk format")
     synth.add_argument("dataset", choices=["taskonomy", "cityscapes"])
@@ -129,7 +133,7 @@ def _plan(args, **extra):
 
 
 def cmd_run(args) -> int:
-    from orchestrator.runner import reduce_to, run_sweep
+    from orchestrator.runner import reduce_run, run_sweep
     from orchestrator.scheduler import Resources
 
     plan = _plan(args, storage=args.storage)
@@ -142,16 +146,8 @@ def cmd_run(args) -> int:
     states = run_sweep(plan, resources, address=args.address, force=args.force,
                        num_cpus=args.num_cpus)
     print(_states_line(states, len(plan.specs)))
-    if not args.no_reduce and plan.sweep.reduction == "fig7" and states.get("FINISHED"):
-        from orchestrator.runner import export_trials
-
-        results = plan.out / "results"
-        path, pictures, summary = reduce_to(export_trials(plan), plan.sweep.dataset,
-                                            results / "fig7.parquet", results)
-        print(f"result table: {path}")
-        for pic in pictures:
-            print(f"heatmap: {pic}")
-        print(summary)
+    if not args.no_reduce and plan.sweep.reduction != "none" and states.get("FINISHED"):
+        _print_reduced(*reduce_run(plan))
     failed = states.get("FAILED", 0)
     if failed:
         print(f"{failed} trial(s) failed: 'mtsweep status {args.sweep} --preset {args.preset}' "
@@ -225,11 +221,12 @@ def _plan_with_placeholder(args):
 
 
 def cmd_export(args) -> int:
-    from orchestrator.runner import export_trials, write_table
+    from orchestrator.atomic import write_parquet
+    from orchestrator.runner import export_trials
 
     plan = _plan(args)
     table = export_trials(plan)
-    write_table(table, args.to)
+    write_parquet(table, args.to)
     print(f"wrote {len(table)} rows ({table['trial_key'].nunique()} trials) to {args.to}")
     return 0
 
@@ -244,6 +241,7 @@ def cmd_reduce(args) -> int:
     if args.from_table is not None:
         trials = load_trials_table(args.from_table)
         dataset = args.dataset or "taskonomy"
+        reduction = args.reduction
     else:
         sweep = load_sweep(args.sweep)
         plan = make_plan(sweep, args.preset, out=args.run_dir, tracking_uri=args.tracking_uri,
@@ -253,12 +251,16 @@ def cmd_reduce(args) -> int:
                            "first or pass --run-dir/--tracking-uri")
         trials = export_trials(plan)
         dataset = sweep.dataset
-    path, pictures, summary = reduce_to(trials, dataset, args.out, args.plot)
-    print(f"result table: {path}")
-    for pic in pictures:
-        print(f"heatmap: {pic}")
-    print(summary)
+        reduction = sweep.reduction
+    _print_reduced(*reduce_to(trials, reduction, dataset, args.out, args.plot))
     return 0
+
+
+def _print_reduced(paths, summary: str) -> None:
+    for path in paths:
+        kind = "table" if path.suffix in (".parquet", ".md") else "picture"
+        print(f"{kind}: {path}")
+    print(summary)
 
 
 def cmd_synth(args) -> int:

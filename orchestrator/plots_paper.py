@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from orchestrator.atomic import replace_atomically, write_parquet
 from orchestrator.reduce import ReduceError
 from orchestrator.reduce_paper import (
     attack_table_summary,
@@ -54,20 +54,8 @@ def _fmt(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.4g}"
 
 
-def _replace_atomically(path: Path, write: Callable[[Path], None]) -> Path:
-    """Writes through a temporary sibling, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def _save(fig: Figure, path: Path) -> Path:
-    return _replace_atomically(
+    return replace_atomically(
         path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     )
 
@@ -294,53 +282,51 @@ def plot_output_dim(table: pd.DataFrame, out_dir: Path) -> list[Path]:
 # --------------------------------------------------------------------------- the dispatcher
 
 
-def _write_parquet(table: pd.DataFrame, path: Path) -> Path:
-    return _replace_atomically(path, lambda tmp: table.to_parquet(tmp, index=False))
-
-
 def _write_text(text: str, path: Path) -> Path:
-    return _replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_multitask_attack(
-    trials: pd.DataFrame, dataset: str, out_dir: Path
+    trials: pd.DataFrame, dataset: str, table_path: Path, picture_dir: Path | None
 ) -> tuple[list[Path], str]:
-    """Fig. 5 and 4c: ``multitask_attack.parquet``, ``fig5.png``, ``fig4c.png``."""
-    out_dir = Path(out_dir)
+    """Fig. 5 and 4c: the table, then ``fig5.png`` and ``fig4c.png`` in ``picture_dir``."""
     table = reduce_multitask_attack(trials, dataset)
-    paths = [
-        _write_parquet(table, out_dir / "multitask_attack.parquet"),
-        *plot_fig5(table, out_dir),
-    ]
-    if not joint_norms(table).empty:
-        paths.append(plot_fig4c(table, out_dir))
+    paths = [write_parquet(table, Path(table_path))]
+    if picture_dir is not None:
+        paths += plot_fig5(table, Path(picture_dir))
+        if not joint_norms(table).empty:
+            paths.append(plot_fig4c(table, Path(picture_dir)))
     return paths, multitask_attack_summary(table)
 
 
-def write_attack_table(trials: pd.DataFrame, dataset: str, out_dir: Path) -> tuple[list[Path], str]:
-    """Tables 1-3: ``attack_table.parquet``, ``attack_table.md``, ``attack_table.png``."""
-    out_dir = Path(out_dir)
+def write_attack_table(
+    trials: pd.DataFrame, dataset: str, table_path: Path, picture_dir: Path | None
+) -> tuple[list[Path], str]:
+    """Tables 1-3: the table, its Markdown beside it, ``attack_table.png`` in ``picture_dir``."""
     table = reduce_attack_table(trials, dataset)
+    table_path = Path(table_path)
     paths = [
-        _write_parquet(table, out_dir / "attack_table.parquet"),
-        _write_text(attack_table_markdown(table), out_dir / "attack_table.md"),
-        plot_attack_table(table, out_dir, "attack_table"),
+        write_parquet(table, table_path),
+        _write_text(attack_table_markdown(table), table_path.with_suffix(".md")),
     ]
+    if picture_dir is not None:
+        paths.append(plot_attack_table(table, Path(picture_dir), "attack_table"))
     return paths, attack_table_summary(table)
 
 
-def write_output_dim(trials: pd.DataFrame, dataset: str, out_dir: Path) -> tuple[list[Path], str]:
-    """Fig. 4a-b: ``output_dim.parquet``, ``fig4a.png``, ``fig4b.png``."""
-    out_dir = Path(out_dir)
+def write_output_dim(
+    trials: pd.DataFrame, dataset: str, table_path: Path, picture_dir: Path | None
+) -> tuple[list[Path], str]:
+    """Fig. 4a-b: the table, then ``fig4a.png`` and ``fig4b.png`` in ``picture_dir``."""
     table = reduce_output_dim(trials, dataset)
-    paths = [
-        _write_parquet(table, out_dir / "output_dim.parquet"),
-        *plot_output_dim(table, out_dir),
-    ]
+    paths = [write_parquet(table, Path(table_path))]
+    if picture_dir is not None:
+        paths += plot_output_dim(table, Path(picture_dir))
     return paths, output_dim_summary(table)
 
 
-REDUCTIONS: dict[str, Callable[[pd.DataFrame, str, Path], tuple[list[Path], str]]] = {
+Writer = Callable[[pd.DataFrame, str, Path, Path | None], tuple[list[Path], str]]
+REDUCTIONS: dict[str, Writer] = {
     "multitask_attack": write_multitask_attack,
     "attack_table": write_attack_table,
     "output_dim": write_output_dim,

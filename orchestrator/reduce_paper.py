@@ -15,12 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from orchestrator.reduce import ReduceError
-from tasks.registry import Task, UnknownTaskError, get_task, tasks_of
+from orchestrator.reduce import ReduceError, check_trials, over_seeds, primary_rows, task_of
+from tasks.registry import tasks_of
 
 log = logging.getLogger(__name__)
 
-TRIAL_COLUMNS = ("trial_key", "main_task", "aux_tasks", "seed", "eval", "task", "metric", "value")
 ATTACK_FAMILIES = ("fgsm", "pgd", "mim", "houdini")  # the paper's row order in Tables 1-3
 VULNERABILITY = ("vulnerability", "joint", "grad_norm")  # (eval, task, metric) of Fig. 4c
 
@@ -73,13 +72,6 @@ def eval_order(name: str) -> tuple:
 # --------------------------------------------------------------------------- models
 
 
-def _task(dataset: str, name: str) -> Task:
-    try:
-        return get_task(dataset, name)
-    except UnknownTaskError as err:
-        raise ReduceError(f"trials table: {err}; reduce with the sweep's dataset") from None
-
-
 def _split(joined: object) -> list[str]:
     return [p for p in joined.split("+") if p] if isinstance(joined, str) else []
 
@@ -91,7 +83,7 @@ def model_tasks(main_task: str, aux_tasks: str) -> list[str]:
 
 def model_label(dataset: str, main_task: str, aux_tasks: str) -> str:
     """The paper's name of a model: the letters of its tasks, main first ("sdA", "dAs")."""
-    return "".join(_task(dataset, n).letter for n in model_tasks(main_task, aux_tasks))
+    return "".join(task_of(dataset, n).letter for n in model_tasks(main_task, aux_tasks))
 
 
 def label_order(dataset: str, label: str) -> tuple:
@@ -103,21 +95,6 @@ def label_order(dataset: str, label: str) -> tuple:
 # --------------------------------------------------------------------------- shared steps
 
 
-def check_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """The trials table with numeric values, or ReduceError if it cannot be one."""
-    missing = [c for c in TRIAL_COLUMNS if c not in trials.columns]
-    if missing:
-        raise ReduceError(
-            f"trials table lacks column(s) {', '.join(missing)}; export it with `mtsweep export`"
-        )
-    if trials.empty:
-        raise ReduceError("trials table is empty; run the sweep (or export it) first")
-    out = trials.loc[:, list(TRIAL_COLUMNS)].copy()
-    out["value"] = pd.to_numeric(out["value"], errors="coerce")
-    out["aux_tasks"] = out["aux_tasks"].where(out["aux_tasks"].notna(), "")
-    return out
-
-
 def _with_models(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """Adds each row's model label."""
     pairs = trials[["main_task", "aux_tasks"]].drop_duplicates()
@@ -125,33 +102,6 @@ def _with_models(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
     out = trials.copy()
     out["model"] = [labels[(m, a)] for m, a in zip(out["main_task"], out["aux_tasks"], strict=True)]
     return out
-
-
-def over_seeds(rows: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean, standard deviation (over seeds, ddof 0) and seed count of ``value`` per key.
-
-    A seed's own duplicates (the same metric logged twice) are averaged first, so every
-    seed weighs the same.
-    """
-    per_seed = rows.groupby([*keys, "seed"], dropna=False)["value"].mean().reset_index()
-    stats = per_seed.groupby(keys, dropna=False)["value"].agg(
-        value="mean",
-        value_std=lambda v: float(np.std(v.dropna())) if v.notna().any() else np.nan,
-        n_seeds="count",
-    )
-    return stats.reset_index()
-
-
-def _primary_rows(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """Only the rows that hold their task's primary metric, with its direction."""
-    tasks = {name: _task(dataset, name) for name in rows["task"].unique()}
-    keep = rows[
-        [tasks[t].primary_metric == m for t, m in zip(rows["task"], rows["metric"], strict=True)]
-    ].copy()
-    keep["higher_is_better"] = [
-        tasks[t].higher_is_better[m] for t, m in zip(keep["task"], keep["metric"], strict=True)
-    ]
-    return keep
 
 
 # --------------------------------------------------------------------------- Fig. 5 and 4c
@@ -184,7 +134,7 @@ def reduce_multitask_attack(trials: pd.DataFrame, dataset: str = "taskonomy") ->
             "trained task; reduce a taskonomy-multitask-attack sweep"
         )
     scores = over_seeds(
-        _primary_rows(attacked, dataset), ["model", "eval", "task", "metric", "higher_is_better"]
+        primary_rows(attacked, dataset), ["model", "eval", "task", "metric", "higher_is_better"]
     )
     eval_, task, metric = VULNERABILITY
     vuln = rows[(rows["eval"] == eval_) & (rows["task"] == task) & (rows["metric"] == metric)]
@@ -251,10 +201,10 @@ def reduce_attack_table(trials: pd.DataFrame, dataset: str = "cityscapes") -> pd
             "trials table has no `clean` or `<attack><steps>_eps<ε>` rows on a "
             "main task; reduce a cityscapes attack sweep"
         )
-    rows = _primary_rows(rows, dataset).rename(columns={"task": "group_task"})
+    rows = primary_rows(rows, dataset).rename(columns={"task": "group_task"})
     table = over_seeds(rows, ["group_task", "eval", "model", "metric", "higher_is_better"])
     table["is_baseline"] = [
-        m == _task(dataset, g).letter
+        m == task_of(dataset, g).letter
         for g, m in zip(table["group_task"], table["model"], strict=True)
     ]
     table = _mark_cells(table)
@@ -325,7 +275,7 @@ def reduce_output_dim(trials: pd.DataFrame, dataset: str = "cityscapes") -> pd.D
             "trials table has no `outdim_k<k>` rows; reduce an output-dimensionality sweep"
         )
     for name in rows["task"].unique():
-        _task(dataset, name)
+        task_of(dataset, name)
     rows["k"] = rows["k"].astype(int)
     table = over_seeds(rows, ["k", "task", "metric"])
     return table.sort_values(["k", "metric"], kind="stable").reset_index(drop=True)

@@ -12,7 +12,8 @@ import pandas as pd
 
 from orchestrator.data import ensure_data
 from orchestrator.plots import plot_fig7
-from orchestrator.reduce import reduce_trials, summarize, summary_line, write_result
+from orchestrator.plots_paper import REDUCTIONS
+from orchestrator.reduce import ReduceError, reduce_trials, summarize, summary_line, write_result
 from orchestrator.scheduler import Resources, ingest_kept_results, run_pending, start_ray
 from orchestrator.tracking import Tracker, configure_quiet_mlflow, default_tracking_uri
 from sweeps.definition import Sweep, SweepError
@@ -124,18 +125,23 @@ def export_trials(plan: Plan) -> pd.DataFrame:
     return table[table["trial_key"].isin(set(plan.keys))].reset_index(drop=True)
 
 
-def write_table(table: pd.DataFrame, path: Path) -> None:
-    """Write Parquet atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    table.to_parquet(tmp, index=False)
-    tmp.replace(path)
+def reduce_to(trials: pd.DataFrame, reduction: str, dataset: str, table_path: Path,
+              picture_dir: Path | None) -> tuple[list[Path], str]:
+    """Reduce a trials table the sweep's way; returns the files written and the summary line."""
+    if reduction == "fig7":
+        result = reduce_trials(trials, dataset=dataset)
+        write_result(result, table_path)
+        pictures = plot_fig7(result, picture_dir, dataset=dataset) if picture_dir else []
+        return [Path(table_path), *pictures], summary_line(summarize(result))
+    if reduction in REDUCTIONS:
+        return REDUCTIONS[reduction](trials, dataset, table_path, picture_dir)
+    known = ", ".join(["fig7", *REDUCTIONS])
+    raise ReduceError(f"unknown reduction {reduction!r}; known: {known}")
 
 
-def reduce_to(trials: pd.DataFrame, dataset: str, out_file: Path,
-              plot_dir: Path | None) -> tuple[Path, list[Path], str]:
-    """The Fig. 7 result table (Parquet) and heatmaps; returns paths and the summary line."""
-    result = reduce_trials(trials, dataset=dataset)
-    write_result(result, out_file)
-    pictures = plot_fig7(result, plot_dir, dataset=dataset) if plot_dir else []
-    return out_file, pictures, summary_line(summarize(result))
+def reduce_run(plan: Plan) -> tuple[list[Path], str]:
+    """The sweep's own reduction into ``<out>/results/``, after a run."""
+    results = plan.out / "results"
+    reduction = plan.sweep.reduction
+    return reduce_to(export_trials(plan), reduction, plan.sweep.dataset,
+                     results / f"{reduction}.parquet", results)

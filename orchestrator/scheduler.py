@@ -71,28 +71,40 @@ def _maybe_inject_fault(spec: TrialSpec, storage: Path) -> None:
 
 def tune_trainable(config: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
     """What a Ray worker runs for one trial: train+evaluate, keep the result, report it."""
+    import ray
     from ray import tune
 
     spec = TrialSpec.from_dict(specs[config["trial_key"]])
     storage = Path(config["storage"])
     _maybe_inject_fault(spec, storage)
     result = run_trial(spec, storage, threads=max(1, int(config["cpus"])))
+    result["placement"]["ray_node"] = ray.get_runtime_context().get_node_id()
     write_result(storage, spec.trial_key, result)
     tune.report({"result_json": json.dumps(result), "done_trial": 1})
 
 
+def _trial_exception(trial: Any) -> BaseException | None:
+    """The exception Tune pickled for the trial: its local copy first (written before the
+    callbacks run), else the one synced to storage."""
+    from ray import cloudpickle
+
+    path = getattr(trial, "pickled_error_file", None)
+    try:
+        if path and Path(path).exists():
+            with open(path, "rb") as f:
+                return cloudpickle.load(f)
+        return trial.get_pickled_error()
+    except Exception:  # noqa: BLE001 - an unreadable error file must not hide the failure
+        return None
+
+
 def error_line(trial: Any) -> str:
     """The trial's exception as one line: its type and message, without Ray's wrapping."""
-    err = None
-    try:
-        err = trial.get_pickled_error()
-    except Exception:  # noqa: BLE001 - an unreadable error file must not hide the failure
-        err = None
+    err = _trial_exception(trial)
     cause = getattr(err, "cause", None) or err
-    if cause is not None and not isinstance(cause, str):
-        msg = str(cause).strip().splitlines()
-        text = msg[-1] if msg else ""
-        return f"{type(cause).__name__}: {text}"[:2000]
+    if cause is not None:
+        lines = str(cause).strip().splitlines()
+        return f"{type(cause).__name__}: {lines[-1] if lines else ''}"[:2000]
     return "trial failed (see Ray's error file for the trace)"
 
 

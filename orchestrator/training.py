@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from attacks.evals import build_attack, parse_eval
 from attacks.objectives import multitask_objective
 from models import MultiTaskLoss
+from orchestrator.atomic import replace_atomically
 from tasks.registry import Task
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,7 @@ def _checkpoint_path(ckpt_dir: Path) -> Path:
 
 def save_checkpoint(ckpt_dir: Path, state: dict[str, Any]) -> None:
     """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    tmp = ckpt_dir / f".latest.{os.getpid()}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, _checkpoint_path(ckpt_dir))
+    replace_atomically(_checkpoint_path(ckpt_dir), lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(ckpt_dir: Path) -> dict[str, Any] | None:

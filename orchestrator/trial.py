@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from attacks.evaluation import evaluate
 from attacks.evals import build_attack, parse_eval
+from attacks.evaluation import evaluate
 from attacks.vulnerability import joint_gradient_norm, subset_attack_accuracy, subset_gradient_norm
 from models import build_model
+from orchestrator.atomic import replace_atomically
 from orchestrator.data import ensure_data, first_batch, open_split
 from orchestrator.pictures import prediction_figure
 from orchestrator.training import AdversarialTraining, TrainConfig, collate, train_model
@@ -145,11 +146,7 @@ def run_trial(
 def write_result(storage: Path, trial_key: str, result: dict[str, Any]) -> Path:
     """Keep the finished result beside the checkpoints, so a driver crash loses nothing."""
     out = storage / "results" / f"{trial_key}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{trial_key}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(result))
-    os.replace(tmp, out)
-    return out
+    return replace_atomically(out, lambda tmp: tmp.write_text(json.dumps(result)))
 
 
 def read_result(storage: Path, trial_key: str) -> dict[str, Any] | None:

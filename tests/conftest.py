@@ -27,9 +27,12 @@ def data_cache(tmp_path_factory):
         os.environ["MTSWEEP_CACHE"] = old
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_local():
-    """A real two-CPU Ray instance on loopback, shared by the tests that schedule trials."""
+    """A real two-CPU Ray instance on loopback, shared by one module's tests.
+
+    Module scope, so modules that build their own multi-node cluster start from none.
+    """
     import ray
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,

@@ -141,7 +141,9 @@ def test_multitask_attack_pictures_and_dispatch(tmp_path):
     assert [p.name for p in fig5] == ["fig5.png"] and _is_png(fig5[0])
     assert _is_png(plot_fig4c(table, tmp_path / "a"))
 
-    paths, summary = REDUCTIONS["multitask_attack"](trials, "taskonomy", tmp_path / "b")
+    paths, summary = REDUCTIONS["multitask_attack"](
+        trials, "taskonomy", tmp_path / "b/multitask_attack.parquet", tmp_path / "b"
+    )
     assert sorted(p.name for p in paths) == ["fig4c.png", "fig5.png", "multitask_attack.parquet"]
     assert all(p.exists() for p in paths)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "b/multitask_attack.parquet"), table)
@@ -155,7 +157,9 @@ def test_without_norms_fig4c_is_skipped(tmp_path):
     trials = trials[trials["eval"] != "vulnerability"]
     with pytest.raises(ReduceError, match="joint-gradient norm"):
         plot_fig4c(reduce_multitask_attack(trials, "taskonomy"), tmp_path)
-    paths, summary = REDUCTIONS["multitask_attack"](trials, "taskonomy", tmp_path)
+    paths, summary = REDUCTIONS["multitask_attack"](
+        trials, "taskonomy", tmp_path / "multitask_attack.parquet", tmp_path
+    )
     assert sorted(p.name for p in paths) == ["fig5.png", "multitask_attack.parquet"]
     assert summary == "3 models reduced; no joint-gradient norm was logged"
 
@@ -269,7 +273,9 @@ def test_attack_table_picture_and_dispatch(tmp_path):
     assert _is_png(plot_attack_table(reduce_attack_table(trials), tmp_path, "table2"))
     assert (tmp_path / "table2.png").exists()
 
-    paths, summary = REDUCTIONS["attack_table"](trials, "cityscapes", tmp_path / "out")
+    paths, summary = REDUCTIONS["attack_table"](
+        trials, "cityscapes", tmp_path / "out/attack_table.parquet", tmp_path / "out"
+    )
     assert sorted(p.name for p in paths) == [
         "attack_table.md",
         "attack_table.parquet",
@@ -321,7 +327,9 @@ def test_output_dim_pictures_and_dispatch(tmp_path):
     assert [p.name for p in pictures] == ["fig4a.png", "fig4b.png"]
     assert all(_is_png(p) for p in pictures)
 
-    paths, summary = REDUCTIONS["output_dim"](trials, "cityscapes", tmp_path / "b")
+    paths, summary = REDUCTIONS["output_dim"](
+        trials, "cityscapes", tmp_path / "b/output_dim.parquet", tmp_path / "b"
+    )
     assert sorted(p.name for p in paths) == ["fig4a.png", "fig4b.png", "output_dim.parquet"]
     assert all(p.exists() for p in paths)
     assert summary == "grad norm k=1→4096: 10.5 → 0.656"
@@ -357,5 +365,7 @@ def test_unknown_task_raises_reduce_error():
 
 def test_dispatch_writes_nothing_on_bad_input(tmp_path):
     with pytest.raises(ReduceError):
-        REDUCTIONS["output_dim"](_single_task_attack_trials(), "cityscapes", tmp_path / "o")
+        REDUCTIONS["output_dim"](
+            _single_task_attack_trials(), "cityscapes", tmp_path / "o/t.parquet", tmp_path / "o"
+        )
     assert not (tmp_path / "o").exists()

@@ -1,0 +1,65 @@
+"""The shared-encoder multitask network and its weighted loss Σ λ_c L_c (paper §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.normalize import Normalize
+from tasks.registry import Task
+
+
+class MultiTaskNet(nn.Module):
+    """One encoder shared by every task, one decoder per task, outputs at the input size.
+
+    A single-task model is the same class with one decoder, so training, attacks and
+    checkpoints never special-case it.
+    """
+
+    def __init__(self, encoder: nn.Module, decoders: Mapping[str, nn.Module]) -> None:
+        super().__init__()
+        self.normalize = Normalize()
+        self.encoder = encoder
+        self.decoders = nn.ModuleDict(dict(decoders))
+
+    @property
+    def task_names(self) -> list[str]:
+        return list(self.decoders.keys())
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        size = x.shape[-2:]
+        features = self.encoder(self.normalize(x))
+        outputs = {}
+        for name, decoder in self.decoders.items():
+            out = decoder(features)
+            if out.shape[-2:] != size:
+                out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+            outputs[name] = out
+        return outputs
+
+
+class MultiTaskLoss:
+    """Σ λ_c · mean_batch L_c over the model's tasks; also returns each L_c for logging."""
+
+    def __init__(self, tasks: Sequence[Task], weights: Mapping[str, float]) -> None:
+        missing = [t.name for t in tasks if t.name not in weights]
+        if missing:
+            raise ValueError(f"no loss weight for task(s) {', '.join(missing)}")
+        self.tasks = list(tasks)
+        self.weights = {t.name: float(weights[t.name]) for t in tasks}
+
+    def __call__(
+        self,
+        outputs: Mapping[str, torch.Tensor],
+        targets: Mapping[str, torch.Tensor],
+        masks: Mapping[str, torch.Tensor | None],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        per_task = {
+            t.name: t.loss(outputs[t.name].float(), targets[t.name], masks.get(t.name)).mean()
+            for t in self.tasks
+        }
+        total = sum(self.weights[name] * loss for name, loss in per_task.items())
+        return total, per_task

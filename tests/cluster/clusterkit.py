@@ -1,0 +1,97 @@
+"""Sweep files, MLflow readers and a real MLflow server for the cluster-reliability tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+TINY = Path(__file__).parents[1] / "orchestrator" / "tiny-pairs.yaml"
+
+
+def sweep_file(tmp_path: Path, name: str, **preset: object) -> Path:
+    """The 9-trial tiny grid under another name, with preset entries replaced."""
+    raw = yaml.safe_load(TINY.read_text())
+    raw["name"] = name
+    raw["presets"]["smoke"].update(preset)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def runs_of(tracking_uri: str, experiment: str) -> list:
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    return [] if exp is None else client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def keys_of(runs: list) -> list[str]:
+    return [r.data.tags["mtsweep.trial_key"] for r in runs]
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The largest number of [start, end) intervals that hold at one instant."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    best = now = 0
+    for _, step in events:
+        now += step
+        best = max(best, now)
+    return best
+
+
+class MlflowServer:
+    """A real ``mlflow server`` on loopback (SQLite backend, artifacts served by it)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> None:
+        mlflow = Path(sys.executable).with_name("mlflow")
+        cmd = [
+            str(mlflow),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            f"sqlite:///{self.root / 'server.db'}",
+            "--artifacts-destination",
+            str(self.root / "artifacts"),
+            "--workers",
+            "1",
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"mlflow server on {self.uri} did not start in {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+            self.proc = None

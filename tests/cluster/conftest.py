@@ -1,0 +1,14 @@
+"""A real MLflow tracking server per test, for the cluster-reliability tests."""
+
+from __future__ import annotations
+
+import pytest
+from clusterkit import MlflowServer
+
+
+@pytest.fixture
+def server(tmp_path):
+    srv = MlflowServer(tmp_path / "mlflow")
+    srv.start()
+    yield srv
+    srv.stop()

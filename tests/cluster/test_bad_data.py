@@ -1,0 +1,54 @@
+"""A corrupt label file fails only the trials that read it; fixing it finishes just those."""
+
+from __future__ import annotations
+
+import shutil
+
+from clusterkit import keys_of, runs_of, sweep_file
+
+from orchestrator.cli import main
+from orchestrator.data import ensure_data
+from tasks.taskonomy_splits import buildings
+
+
+def test_corrupt_label_fails_only_its_trials_then_rerun_finishes_them(tmp_path, ray_local, capsys):
+    synthetic = ensure_data("taskonomy", {"source": "synthetic", "n": 40, "size": 16, "seed": 0})
+    root = tmp_path / "taskonomy"
+    shutil.copytree(synthetic, root)
+    train_building = buildings("train")[0]
+    bad = sorted((root / train_building / "normal").glob("*.png"))[0]
+    good_bytes = bad.read_bytes()
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    sweep = sweep_file(tmp_path, "bad-data", data={"source": "real", "image_size": 16})
+    out = tmp_path / "run"
+    args = ["run", str(sweep), "--out", str(out), "--data-root", str(root), "--max-failures", "0"]
+
+    assert main(args) == 1
+    uri = f"sqlite:///{out / 'mlflow.db'}"
+    runs = runs_of(uri, "bad-data/smoke")
+    assert len(runs) == 9
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    # every model that trains normals (n alone, s+n, d+n, n+s, n+d) reads the file
+    uses_normal = [
+        r
+        for r in runs
+        if "normal" in (r.data.tags["mtsweep.main_task"], r.data.tags["mtsweep.aux_tasks"])
+    ]
+    assert {r.info.run_id for r in failed} == {r.info.run_id for r in uses_normal}
+    assert len(failed) == 5 and len(finished) == 4
+    for r in failed:
+        assert bad.name in r.data.tags["mtsweep.error"]
+    capsys.readouterr()
+    assert main(["status", str(sweep), "--out", str(out), "--data-root", str(root)]) == 0
+    status = capsys.readouterr().out
+    assert "5 failed" in status and status.count(bad.name) == 5
+
+    kept = {r.info.run_id: r.info.end_time for r in finished}
+    bad.write_bytes(good_bytes)
+    assert main(args) == 0
+    again = runs_of(uri, "bad-data/smoke")
+    assert len(again) == 9 and len(set(keys_of(again))) == 9
+    assert all(r.info.status == "FINISHED" for r in again)
+    assert {r.info.run_id: r.info.end_time for r in again if r.info.run_id in kept} == kept
+    assert {r.info.run_id for r in again} == {r.info.run_id for r in runs}
