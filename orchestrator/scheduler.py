@@ -215,5 +215,7 @@ def run_pending(
             log_to_file=False,
         ),
     )
+    # Tune's result grid looks for per-trial files this driver does not ask it to write.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     tuner.fit()
     progress.update(progress.states, force=True)

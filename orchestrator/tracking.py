@@ -79,7 +79,9 @@ class Tracker:
         name = experiment_name(sweep, preset)
         exp = _retrying(lambda: self.client.get_experiment_by_name(name), "lookup")
         self.experiment_id = exp.experiment_id if exp else _retrying(
-            lambda: self.client.create_experiment(name), "create experiment")
+            lambda: self.client.create_experiment(
+                name, artifact_location=local_artifact_location(tracking_uri)),
+            "create experiment")
 
     # ------------------------------------------------------------ reading
     def runs(self) -> list[Any]:
@@ -191,6 +193,18 @@ def states_by_key(tracker: Tracker, keys: Iterable[str]) -> dict[str, str]:
 
 def default_tracking_uri(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'mlflow.db').resolve()}"
+
+
+def local_artifact_location(tracking_uri: str) -> str | None:
+    """Artifacts of a SQLite store go next to its database, not into the caller's cwd.
+
+    MLflow's default for a database store is ``./mlruns`` relative to wherever the
+    driver was started; a server (http URI) serves its own artifacts, so it gets None.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
+    return (db.parent / "mlartifacts").as_uri()
 
 
 def configure_quiet_mlflow() -> None:

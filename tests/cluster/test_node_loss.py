@@ -1,7 +1,8 @@
 """A sweep on a three-node Ray cluster survives losing a node mid-sweep.
 
 The head node schedules nothing (0 CPUs); two worker nodes run the trials. Once both are
-mid-training with a checkpoint on the shared storage, one node is removed. The sweep must
+mid-training with a checkpoint on the shared storage (and each has finished a trial),
+one node is removed. The sweep must
 still finish every trial exactly once, and the trial that was on the lost node must
 continue from its last checkpoint rather than start again.
 """
@@ -33,13 +34,11 @@ def three_nodes():
     cluster.shutdown()
 
 
-def _in_progress(storage: Path) -> int:
-    """Models with a checkpoint whose trial has not kept a result yet (1:1 in this grid)."""
-    ckpts = storage / "checkpoints"
-    results = storage / "results"
-    n_ckpt = len(list(ckpts.glob("*/latest.pt"))) if ckpts.exists() else 0
-    n_done = len(list(results.glob("*.json"))) if results.exists() else 0
-    return n_ckpt - n_done
+def _progress(storage: Path) -> tuple[int, int]:
+    """(trials done, models checkpointed but not done): one model per trial in this grid."""
+    n_ckpt = len(list((storage / "checkpoints").glob("*/latest.pt")))
+    n_done = len(list((storage / "results").glob("*.json")))
+    return n_done, n_ckpt - n_done
 
 
 def test_node_lost_mid_sweep_resumes_from_checkpoint(tmp_path, three_nodes):
@@ -55,7 +54,8 @@ def test_node_lost_mid_sweep_resumes_from_checkpoint(tmp_path, three_nodes):
     def kill_one_node_mid_training() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not killed:
-            if _in_progress(out / "ray") >= 2:  # both workers hold a half-trained model
+            done, training = _progress(out / "ray")
+            if done >= 2 and training >= 2:  # both workers finished one, both mid-training
                 cluster.remove_node(workers[1])
                 killed["at"] = time.time()
             time.sleep(0.05)
