@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable
 
 import torch
-from record import command, record
 from torch import nn
 
 from attacks import PGD
 from attacks.objectives import multitask_objective
 from tasks.registry import get_task
+
+from record import command, record
 
 TASKS = [get_task("taskonomy", "segment_semantic"), get_task("taskonomy", "depth_zbuffer")]
 ROUNDS, STEPS = 5, 8

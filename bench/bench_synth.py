@@ -9,9 +9,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from record import command, record
-
 from tasks.synth import write_cityscapes, write_taskonomy
+
+from record import command, record
 
 # (size, images): enough images for a stable rate, few enough to stay well under a minute.
 RUNS = ((64, 24), (256, 6))

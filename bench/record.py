@@ -38,8 +38,10 @@ def record(section: str, command: str, numbers: dict[str, Any], note: str = "") 
     print(json.dumps(numbers, indent=2, sort_keys=True))
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
     header = f"## {section}"
-    row = (f"\n- {dt.date.today().isoformat()} · `{command}` · {machine()}\n"
-           f"  `{json.dumps(numbers, sort_keys=True)}`" + (f"\n  {note}" if note else "") + "\n")
+    row = (
+        f"\n- {dt.date.today().isoformat()} · `{command}` · {machine()}\n"
+        f"  `{json.dumps(numbers, sort_keys=True)}`" + (f"\n  {note}" if note else "") + "\n"
+    )
     if header not in text:
         text = text.rstrip() + f"\n\n{header}\n"
         text += row

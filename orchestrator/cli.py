@@ -31,7 +31,9 @@ def _seeds(value: str) -> list[int]:
     try:
         seeds = [int(v) for v in _csv(value)]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds wants integers like 0,1,2, got {value!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--seeds wants integers like 0,1,2, got {value!r}"
+        ) from None
     if not seeds or any(s < 0 for s in seeds):
         raise argparse.ArgumentTypeError(f"--seeds wants non-negative integers, got {value!r}")
     return seeds
@@ -53,13 +55,21 @@ def _non_negative(kind):
 def _sweep_args(p: argparse.ArgumentParser, narrowing: bool = True) -> None:
     p.add_argument("sweep", help="a built-in sweep name (see 'mtsweep list') or a YAML path")
     p.add_argument("--preset", default="smoke", help="preset of the sweep (default: smoke)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="run directory (default: runs/<sweep>-<preset>/)")
-    p.add_argument("--tracking-uri", default=None,
-                   help="MLflow tracking URI (default: sqlite:///<out>/mlflow.db)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="run directory (default: runs/<sweep>-<preset>/)"
+    )
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: sqlite:///<out>/mlflow.db)",
+    )
     if narrowing:
-        p.add_argument("--tasks", type=_csv, default=None,
-                       help="keep only models trained on these tasks (names or letters)")
+        p.add_argument(
+            "--tasks",
+            type=_csv,
+            default=None,
+            help="keep only models trained on these tasks (names or letters)",
+        )
         p.add_argument("--seeds", type=_seeds, default=None, help="seeds, e.g. 0,1,2")
         p.add_argument("--data-root", default=None, help="real dataset directory")
 
@@ -74,14 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", default=None, help="Ray cluster address (default: local)")
     run.add_argument("--gpus-per-trial", type=_non_negative(float), default=None)
     run.add_argument("--cpus-per-trial", type=_non_negative(float), default=None)
-    run.add_argument("--max-failures", type=_non_negative(int), default=1,
-                     help="retries of a failing trial before it is recorded FAILED")
-    run.add_argument("--storage", type=Path, default=None,
-                     help="checkpoint storage every node can read (default: <out>/ray)")
-    run.add_argument("--num-cpus", type=int, default=None,
-                     help="CPUs of the local Ray instance (default: all)")
-    run.add_argument("--force", action="store_true",
-                     help="use an --out that holds another sweep's results")
+    run.add_argument(
+        "--max-failures",
+        type=_non_negative(int),
+        default=1,
+        help="retries of a failing trial before it is recorded FAILED",
+    )
+    run.add_argument(
+        "--storage",
+        type=Path,
+        default=None,
+        help="checkpoint storage every node can read (default: <out>/ray)",
+    )
+    run.add_argument(
+        "--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)"
+    )
+    run.add_argument(
+        "--force", action="store_true", help="use an --out that holds another sweep's results"
+    )
     run.add_argument("--no-reduce", action="store_true", help="skip the reduction at the end")
 
     status = sub.add_parser("status", help="trials by state, and the failures")
@@ -99,14 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     red = sub.add_parser("reduce", help="the sweep's result table (Parquet) and pictures")
     red.add_argument("sweep", nargs="?", default=None)
     red.add_argument("--preset", default="smoke")
-    red.add_argument("--run-dir", type=Path, default=None,
-                     help="the sweep's run directory (default: runs/<sweep>-<preset>/)")
+    red.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="the sweep's run directory (default: runs/<sweep>-<preset>/)",
+    )
     red.add_argument("--tracking-uri", default=None)
     red.add_argument("--from-table", type=Path, default=None, help="a trials table (.parquet)")
     red.add_argument("--dataset", default=None, help="dataset of --from-table (default: taskonomy)")
-    red.add_argument("--reduction", default="fig7",
-                     choices=["fig7", "multitask_attack", "attack_table", "output_dim"],
-                     help="how to reduce --from-table (a SWEEP uses its own)")
+    red.add_argument(
+        "--reduction",
+        default="fig7",
+        choices=["fig7", "multitask_attack", "attack_table", "output_dim"],
+        help="how to reduce --from-table (a SWEEP uses its own)",
+    )
     red.add_argument("--out", type=Path, required=True, help="output .parquet file")
     red.add_argument("--plot", type=Path, default=None, help="directory for the pictures")
 
@@ -127,9 +154,16 @@ def _plan(args, **extra):
     from sweeps.definition import load_sweep
 
     sweep = load_sweep(args.sweep)
-    return make_plan(sweep, args.preset, out=args.out, tasks=getattr(args, "tasks", None),
-                     seeds=getattr(args, "seeds", None), data_root=getattr(args, "data_root", None),
-                     tracking_uri=args.tracking_uri, **extra)
+    return make_plan(
+        sweep,
+        args.preset,
+        out=args.out,
+        tasks=getattr(args, "tasks", None),
+        seeds=getattr(args, "seeds", None),
+        data_root=getattr(args, "data_root", None),
+        tracking_uri=args.tracking_uri,
+        **extra,
+    )
 
 
 def cmd_run(args) -> int:
@@ -139,25 +173,35 @@ def cmd_run(args) -> int:
     plan = _plan(args, storage=args.storage)
     res = plan.sweep.resources(args.preset)
     resources = Resources(
-        cpus_per_trial=args.cpus_per_trial if args.cpus_per_trial is not None else res["cpus_per_trial"],
-        gpus_per_trial=args.gpus_per_trial if args.gpus_per_trial is not None else res["gpus_per_trial"],
+        cpus_per_trial=args.cpus_per_trial
+        if args.cpus_per_trial is not None
+        else res["cpus_per_trial"],
+        gpus_per_trial=args.gpus_per_trial
+        if args.gpus_per_trial is not None
+        else res["gpus_per_trial"],
         max_failures=args.max_failures,
     )
-    states = run_sweep(plan, resources, address=args.address, force=args.force,
-                       num_cpus=args.num_cpus)
+    states = run_sweep(
+        plan, resources, address=args.address, force=args.force, num_cpus=args.num_cpus
+    )
     print(_states_line(states, len(plan.specs)))
     if not args.no_reduce and plan.sweep.reduction != "none" and states.get("FINISHED"):
         _print_reduced(*reduce_run(plan))
     failed = states.get("FAILED", 0)
     if failed:
-        print(f"{failed} trial(s) failed: 'mtsweep status {args.sweep} --preset {args.preset}' "
-              "lists them; fix the cause and run the same command again to retry them")
+        print(
+            f"{failed} trial(s) failed: 'mtsweep status {args.sweep} --preset {args.preset}' "
+            "lists them; fix the cause and run the same command again to retry them"
+        )
     return 1 if failed or states.get("PENDING") or states.get("RUNNING") else 0
 
 
 def _states_line(states, total: int) -> str:
-    parts = [f"{states.get(s, 0)} {s.lower()}" for s in ("FINISHED", "FAILED", "RUNNING", "PENDING")
-             if states.get(s, 0)]
+    parts = [
+        f"{states.get(s, 0)} {s.lower()}"
+        for s in ("FINISHED", "FAILED", "RUNNING", "PENDING")
+        if states.get(s, 0)
+    ]
     return f"trials: {total} in all: " + ", ".join(parts)
 
 
@@ -166,8 +210,10 @@ def cmd_status(args) -> int:
 
     plan = _plan(args)
     if not (plan.out / "mlflow.db").exists() and args.tracking_uri is None:
-        print(f"{plan.sweep.name}/{args.preset}: nothing has run yet ({len(plan.specs)} trials "
-              f"pending; no store at {plan.out})")
+        print(
+            f"{plan.sweep.name}/{args.preset}: nothing has run yet ({len(plan.specs)} trials "
+            f"pending; no store at {plan.out})"
+        )
         return 0
     states = trial_states(plan)
     print(f"{plan.sweep.name}/{args.preset}: " + _states_line(states, len(plan.specs)))
@@ -182,8 +228,10 @@ def cmd_list(args) -> int:
     rows = []
     for name in builtin_names():
         sweep = load_sweep(name)
-        counts = ", ".join(f"{p}: {len(sweep.expand(p, data_root='.' if _needs_root(sweep, p) else None))}"
-                           for p in sweep.presets)
+        counts = ", ".join(
+            f"{p}: {len(sweep.expand(p, data_root='.' if _needs_root(sweep, p) else None))}"
+            for p in sweep.presets
+        )
         rows.append((name, sweep.reproduces, counts))
     width = max(len(r[0]) for r in rows)
     for name, reproduces, counts in rows:
@@ -198,10 +246,24 @@ def _needs_root(sweep, preset: str) -> bool:
 def cmd_show(args) -> int:
     plan = _plan(args) if not _needs_root_args(args) else _plan_with_placeholder(args)
     print(f"{plan.sweep.name}/{args.preset}: {len(plan.specs)} trials (out: {plan.out})")
-    print(f"{'trial_key':<17} {'main':<22} {'aux':<22} {'seed':>4}  evals")
-    for s in plan.specs:
-        print(f"{s.trial_key:<17} {'+'.join(s.main_tasks):<22} {'+'.join(s.aux_tasks) or '-':<22} "
-              f"{s.seed:>4}  {','.join(s.evals)}")
+    rows = [
+        (
+            s.trial_key,
+            "+".join(s.main_tasks),
+            "+".join(s.aux_tasks) or "-",
+            str(s.seed),
+            ",".join(s.evals),
+        )
+        for s in plan.specs
+    ]
+    header = ("trial_key", "main", "aux", "seed", "evals")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
+            + "  "
+            + row[4]
+        )
     for note in plan.notes:
         print(note)
     return 0
@@ -244,11 +306,18 @@ def cmd_reduce(args) -> int:
         reduction = args.reduction
     else:
         sweep = load_sweep(args.sweep)
-        plan = make_plan(sweep, args.preset, out=args.run_dir, tracking_uri=args.tracking_uri,
-                         data_root="." if _needs_root(sweep, args.preset) else None)
+        plan = make_plan(
+            sweep,
+            args.preset,
+            out=args.run_dir,
+            tracking_uri=args.tracking_uri,
+            data_root="." if _needs_root(sweep, args.preset) else None,
+        )
         if args.tracking_uri is None and not (plan.out / "mlflow.db").exists():
-            raise CliError(f"no results for {sweep.name}/{args.preset} at {plan.out}; run it "
-                           "first or pass --run-dir/--tracking-uri")
+            raise CliError(
+                f"no results for {sweep.name}/{args.preset} at {plan.out}; run it "
+                "first or pass --run-dir/--tracking-uri"
+            )
         trials = export_trials(plan)
         dataset = sweep.dataset
         reduction = sweep.reduction
@@ -272,13 +341,22 @@ def cmd_synth(args) -> int:
     t0 = time.perf_counter()
     report = writer(args.out, n=args.n, size=args.size, seed=args.seed)
     seconds = time.perf_counter() - t0
-    print(f"wrote {report.n_images} {args.dataset} images ({report.n_files} files) to "
-          f"{report.out_dir} in {seconds:.1f} s ({report.n_images / max(seconds, 1e-9):.1f} images/s)")
+    print(
+        f"wrote {report.n_images} {args.dataset} images ({report.n_files} files) to "
+        f"{report.out_dir} in {seconds:.1f} s ({report.n_images / max(seconds, 1e-9):.1f} images/s)"
+    )
     return 0
 
 
-COMMANDS = {"run": cmd_run, "status": cmd_status, "list": cmd_list, "show": cmd_show,
-            "export": cmd_export, "reduce": cmd_reduce, "synth": cmd_synth}
+COMMANDS = {
+    "run": cmd_run,
+    "status": cmd_status,
+    "list": cmd_list,
+    "show": cmd_show,
+    "export": cmd_export,
+    "reduce": cmd_reduce,
+    "synth": cmd_synth,
+}
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -293,8 +371,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
     for noisy in ("ray", "mlflow", "alembic", "urllib3", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

@@ -43,11 +43,14 @@ def ensure_data(dataset: str, data: dict[str, Any]) -> Path:
     if data.get("source", "synthetic") == "real":
         root = Path(data["root"])
         if not root.is_dir():
-            raise DataError(f"data root {root} does not exist; pass --data-root to a {dataset} "
-                            "dataset directory")
+            raise DataError(
+                f"data root {root} does not exist; pass --data-root to a {dataset} "
+                "dataset directory"
+            )
         if not any(root.iterdir()):
-            raise DataError(f"data root {root} is empty; pass --data-root to a {dataset} "
-                            "dataset directory")
+            raise DataError(
+                f"data root {root} is empty; pass --data-root to a {dataset} dataset directory"
+            )
         return root
     root = synthetic_root(dataset, data)
     if (root / ".complete").exists():
@@ -55,15 +58,21 @@ def ensure_data(dataset: str, data: dict[str, Any]) -> Path:
     tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     writer = write_taskonomy if dataset == "taskonomy" else write_cityscapes
-    report = writer(tmp, n=int(data.get("n", 64)), size=int(data.get("size", 32)),
-                    seed=int(data.get("seed", 0)))
+    report = writer(
+        tmp, n=int(data.get("n", 64)), size=int(data.get("size", 32)), seed=int(data.get("seed", 0))
+    )
     (tmp / ".complete").write_text(f"{report.n_images}\n")
     try:
         os.replace(tmp, root)
     except OSError:  # another process finished the same (identical) data first
         shutil.rmtree(tmp, ignore_errors=True)
-    log.info("synthetic %s data: %d images in %s (%.1f s)", dataset, report.n_images, root,
-             report.seconds)
+    log.info(
+        "synthetic %s data: %d images in %s (%.1f s)",
+        dataset,
+        report.n_images,
+        root,
+        report.seconds,
+    )
     return root
 
 
@@ -71,8 +80,14 @@ def image_size(dataset: str, data: dict[str, Any]) -> int:
     return int(data.get("image_size", data.get("size", 256 if dataset == "taskonomy" else 340)))
 
 
-def open_split(dataset: str, root: Path, data: dict[str, Any], tasks: list[Task], split: str,
-               limit: int | None = None) -> Dataset:
+def open_split(
+    dataset: str,
+    root: Path,
+    data: dict[str, Any],
+    tasks: list[Task],
+    split: str,
+    limit: int | None = None,
+) -> Dataset:
     """The reader for one split, shared by every trial of this process that asks for it.
 
     Readers read exactly the trial's tasks, so a corrupt label file of one task fails only

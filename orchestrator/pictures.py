@@ -45,8 +45,9 @@ def _as_picture(pred: torch.Tensor, task: Task) -> np.ndarray:
     return out[:1]
 
 
-def prediction_figure(model: torch.nn.Module, batch: dict, task: Task, spec: TrialSpec,
-                      device: torch.device) -> bytes | None:
+def prediction_figure(
+    model: torch.nn.Module, batch: dict, task: Task, spec: TrialSpec, device: torch.device
+) -> bytes | None:
     """PNG bytes of image / target / clean prediction / attacked image / attacked prediction."""
     attacks = [e for e in spec.evals if e != "clean" and not e.startswith("houdini")]
     x = batch["image"][:1].to(device)
@@ -63,8 +64,12 @@ def prediction_figure(model: torch.nn.Module, batch: dict, task: Task, spec: Tri
         adv = model(x_adv)[task.name][0]
     fig, axes = plt.subplots(1, 5, figsize=(10, 2.4))
     _show(axes[0], x[0].cpu().numpy(), "image", None)
-    _show(axes[1], target[0].cpu().numpy() if task.kind != "segmentation"
-          else target[0, 0].cpu().numpy(), f"{task.name} target", task)
+    _show(
+        axes[1],
+        target[0].cpu().numpy() if task.kind != "segmentation" else target[0, 0].cpu().numpy(),
+        f"{task.name} target",
+        task,
+    )
     _show(axes[2], _as_picture(clean, task), "clean prediction", task)
     _show(axes[3], x_adv[0].detach().cpu().numpy(), f"{name} image", None)
     _show(axes[4], _as_picture(adv, task), f"{name} prediction", task)

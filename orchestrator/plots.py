@@ -57,8 +57,12 @@ def _layout(result: pd.DataFrame, eval_: str, dataset: str) -> tuple[list[str], 
 
 def _cell_lookup(rows: pd.DataFrame) -> tuple[dict[tuple[str, str], float], pd.Series]:
     """(main, aux) → relative improvement, and main → row mean, for one eval's rows."""
-    rel = {(m, a): v for m, a, v in zip(rows["main_task"], rows["aux_task"],
-                                         rows["rel_improvement_pct"], strict=True)}
+    rel = {
+        (m, a): v
+        for m, a, v in zip(
+            rows["main_task"], rows["aux_task"], rows["rel_improvement_pct"], strict=True
+        )
+    }
     return rel, row_means(rows).set_index("main_task")["mean_rel_improvement_pct"]
 
 
@@ -114,11 +118,27 @@ def plot_fig7(result: pd.DataFrame, out_dir: Path, dataset: str = "taskonomy") -
         for i in range(len(mains)):
             for j, text in enumerate(texts[i]):
                 if text == MISSING and j > 0:
-                    ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.85",
-                                           hatch="///", edgecolor="0.6", linewidth=0))
+                    ax.add_patch(
+                        Rectangle(
+                            (j - 0.5, i - 0.5),
+                            1,
+                            1,
+                            facecolor="0.85",
+                            hatch="///",
+                            edgecolor="0.6",
+                            linewidth=0,
+                        )
+                    )
                 strong = j > 0 and np.isfinite(image[i, j]) and abs(image[i, j]) > 0.6 * limit
-                ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                        color="white" if strong else "black")
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if strong else "black",
+                )
         ax.axvline(0.5, color="black", linewidth=1)
         ax.axvline(len(columns) - 1.5, color="black", linewidth=1)
         ax.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=8)
@@ -129,8 +149,9 @@ def plot_fig7(result: pd.DataFrame, out_dir: Path, dataset: str = "taskonomy") -
         ax.set_title(f"relative improvement (%) — {line}", fontsize=9)
         fig.colorbar(mesh, ax=ax, fraction=0.03, pad=0.02, label="relative improvement (%)")
         path = out_dir / f"fig7_{eval_}.png"
-        replace_atomically(path, lambda tmp, fig=fig: fig.savefig(
-            tmp, format="png", dpi=110, bbox_inches="tight"))
+        replace_atomically(
+            path, lambda tmp, fig=fig: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        )
         plt.close(fig)
         paths.append(path)
     return paths

@@ -50,6 +50,8 @@ class Progress:
         eta = "?"
         if finished_here:
             eta = format_duration(elapsed / finished_here * remaining)
-        return (f"[{self.already_done + done}/{self.total} done · {running} running · "
-                f"{failed} failed · {pending} pending · {format_duration(elapsed)} elapsed · "
-                f"ETA {eta}]")
+        return (
+            f"[{self.already_done + done}/{self.total} done · {running} running · "
+            f"{failed} failed · {pending} pending · {format_duration(elapsed)} elapsed · "
+            f"ETA {eta}]"
+        )

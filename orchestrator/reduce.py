@@ -143,20 +143,22 @@ def reduce_trials(trials: pd.DataFrame, dataset: str = "taskonomy") -> pd.DataFr
             for aux in [None, *(a for a in auxes if a != main)]:
                 cell = by_cell.get((eval_, main, aux or ""))
                 value = float(cell.value) if cell is not None else math.nan
-                out.append({
-                    "eval": eval_,
-                    "main_task": main,
-                    "aux_task": aux,
-                    "metric": metric,
-                    "higher_is_better": up,
-                    "baseline": baseline,
-                    "value": value,
-                    "rel_improvement_pct": (
-                        math.nan if aux is None else relative_improvement(value, baseline, up)
-                    ),
-                    "n_seeds": int(cell.n_seeds) if cell is not None else 0,
-                    "value_std": float(cell.value_std) if cell is not None else math.nan,
-                })
+                out.append(
+                    {
+                        "eval": eval_,
+                        "main_task": main,
+                        "aux_task": aux,
+                        "metric": metric,
+                        "higher_is_better": up,
+                        "baseline": baseline,
+                        "value": value,
+                        "rel_improvement_pct": (
+                            math.nan if aux is None else relative_improvement(value, baseline, up)
+                        ),
+                        "n_seeds": int(cell.n_seeds) if cell is not None else 0,
+                        "value_std": float(cell.value_std) if cell is not None else math.nan,
+                    }
+                )
     return pd.DataFrame(out, columns=list(RESULT_COLUMNS))
 
 

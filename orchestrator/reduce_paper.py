@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from attacks.evals import EvalSpec, parse_eval
 from orchestrator.reduce import ReduceError, check_trials, over_seeds, primary_rows, task_of
 from tasks.registry import tasks_of
 
@@ -23,34 +23,23 @@ log = logging.getLogger(__name__)
 ATTACK_FAMILIES = ("fgsm", "pgd", "mim", "houdini")  # the paper's row order in Tables 1-3
 VULNERABILITY = ("vulnerability", "joint", "grad_norm")  # (eval, task, metric) of Fig. 4c
 
-_EVAL_RE = re.compile(r"^(?P<attack>[a-z]+?)(?P<steps>\d*)_eps(?P<eps>\d+(?:\.\d+)?)(?P<mt>_mt)?$")
 _OUTDIM_RE = re.compile(r"^outdim_k(?P<k>\d+)$")
 
 
-@dataclass(frozen=True)
-class EvalName:
-    """An attack evaluation's name taken apart: ``pgd50_eps4_mt`` → pgd, 50 steps, ε 4, mt."""
-
-    attack: str
-    steps: int
-    eps: float
-    multitask: bool
-
-
-def parse_eval_name(name: str) -> EvalName | None:
-    """The parts of ``<attack><steps>_eps<ε>[_mt]``, or None for any other name."""
-    m = _EVAL_RE.match(name)
-    if m is None:
+def attack_eval(name: str) -> EvalSpec | None:
+    """The attack an evaluation name denotes (``pgd50_eps4_mt``), None for clean or other names."""
+    try:
+        spec = parse_eval(name)
+    except ValueError:
         return None
-    steps = int(m["steps"]) if m["steps"] else 1
-    return EvalName(m["attack"], steps, float(m["eps"]), bool(m["mt"]))
+    return None if spec.is_clean else spec
 
 
 def eval_eps(name: str) -> float:
     """ε in pixel levels of an evaluation: 0 for ``clean``, NaN for names without one."""
     if name == "clean":
         return 0.0
-    parsed = parse_eval_name(name)
+    parsed = attack_eval(name)
     return parsed.eps if parsed else float("nan")
 
 
@@ -58,7 +47,7 @@ def eval_order(name: str) -> tuple:
     """Sort key for table rows: clean, then FGSM, PGD, MIM, Houdini (others after), by steps."""
     if name == "clean":
         return (0,)
-    parsed = parse_eval_name(name)
+    parsed = attack_eval(name)
     if parsed is None:
         return (3, name)
     family = (
@@ -108,7 +97,7 @@ def _with_models(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
 
 def _is_mt_pgd(name: str) -> bool:
-    parsed = parse_eval_name(name)
+    parsed = attack_eval(name)
     return parsed is not None and parsed.attack == "pgd" and parsed.multitask
 
 
@@ -191,7 +180,7 @@ def reduce_attack_table(trials: pd.DataFrame, dataset: str = "cityscapes") -> pd
     is_baseline, best_in_row, worse_than_baseline (the paper's underline).
     """
     rows = _with_models(check_trials(trials), dataset)
-    named = rows["eval"].eq("clean") | rows["eval"].map(lambda e: parse_eval_name(e) is not None)
+    named = rows["eval"].eq("clean") | rows["eval"].map(lambda e: attack_eval(e) is not None)
     in_main = np.array(
         [t in _split(m) for t, m in zip(rows["task"], rows["main_task"], strict=True)]
     )

@@ -48,17 +48,31 @@ def default_out(sweep: str, preset: str) -> Path:
     return Path("runs") / f"{sweep}-{preset}"
 
 
-def make_plan(sweep: Sweep, preset: str, out: Path | None = None, tasks: list[str] | None = None,
-              seeds: list[int] | None = None, data_root: str | None = None,
-              tracking_uri: str | None = None, storage: Path | None = None) -> Plan:
+def make_plan(
+    sweep: Sweep,
+    preset: str,
+    out: Path | None = None,
+    tasks: list[str] | None = None,
+    seeds: list[int] | None = None,
+    data_root: str | None = None,
+    tracking_uri: str | None = None,
+    storage: Path | None = None,
+) -> Plan:
     specs = sweep.expand(preset, tasks=tasks, seeds=seeds, data_root=data_root)
     unique = {s.trial_key: s for s in specs}
     if len(unique) != len(specs):
-        raise SweepError(f"sweep {sweep.name!r} expands to duplicate trials; make its models distinct")
+        raise SweepError(
+            f"sweep {sweep.name!r} expands to duplicate trials; make its models distinct"
+        )
     out = (out or default_out(sweep.name, preset)).resolve()
-    return Plan(sweep=sweep, preset=preset, out=out, specs=specs,
-                tracking_uri=tracking_uri or default_tracking_uri(out),
-                storage=(storage or out / "ray").resolve())
+    return Plan(
+        sweep=sweep,
+        preset=preset,
+        out=out,
+        specs=specs,
+        tracking_uri=tracking_uri or default_tracking_uri(out),
+        storage=(storage or out / "ray").resolve(),
+    )
 
 
 def claim_out_dir(plan: Plan, force: bool = False) -> None:
@@ -79,8 +93,13 @@ def claim_out_dir(plan: Plan, force: bool = False) -> None:
     marker.write_text(json.dumps(mine))
 
 
-def run_sweep(plan: Plan, resources: Resources, address: str | None = None,
-              force: bool = False, num_cpus: int | None = None) -> Counter[str]:
+def run_sweep(
+    plan: Plan,
+    resources: Resources,
+    address: str | None = None,
+    force: bool = False,
+    num_cpus: int | None = None,
+) -> Counter[str]:
     """Run every unfinished trial of the plan; returns the final MLflow states."""
     # Data first: a bad --data-root must fail before anything is written. Synthetic data is
     # made once here, before any worker asks for it.
@@ -92,12 +111,25 @@ def run_sweep(plan: Plan, resources: Resources, address: str | None = None,
     finished = tracker.finished_keys() & set(plan.keys)
     finished |= ingest_kept_results(tracker, plan.specs, plan.storage, finished)
     pending = [s for s in plan.specs if s.trial_key not in finished]
-    log.info("sweep %s/%s: %d trials, %d already finished, %d to run (out: %s)",
-             plan.sweep.name, plan.preset, len(plan.specs), len(finished), len(pending), plan.out)
+    log.info(
+        "sweep %s/%s: %d trials, %d already finished, %d to run (out: %s)",
+        plan.sweep.name,
+        plan.preset,
+        len(plan.specs),
+        len(finished),
+        len(pending),
+        plan.out,
+    )
     if pending:
         start_ray(address, num_cpus=num_cpus)
-        run_pending(pending, tracker, plan.storage, resources, total=len(plan.specs),
-                    already_done=len(finished))
+        run_pending(
+            pending,
+            tracker,
+            plan.storage,
+            resources,
+            total=len(plan.specs),
+            already_done=len(finished),
+        )
     return trial_states(plan, tracker)
 
 
@@ -125,8 +157,9 @@ def export_trials(plan: Plan) -> pd.DataFrame:
     return table[table["trial_key"].isin(set(plan.keys))].reset_index(drop=True)
 
 
-def reduce_to(trials: pd.DataFrame, reduction: str, dataset: str, table_path: Path,
-              picture_dir: Path | None) -> tuple[list[Path], str]:
+def reduce_to(
+    trials: pd.DataFrame, reduction: str, dataset: str, table_path: Path, picture_dir: Path | None
+) -> tuple[list[Path], str]:
     """Reduce a trials table the sweep's way; returns the files written and the summary line."""
     if reduction == "fig7":
         result = reduce_trials(trials, dataset=dataset)
@@ -143,5 +176,10 @@ def reduce_run(plan: Plan) -> tuple[list[Path], str]:
     """The sweep's own reduction into ``<out>/results/``, after a run."""
     results = plan.out / "results"
     reduction = plan.sweep.reduction
-    return reduce_to(export_trials(plan), reduction, plan.sweep.dataset,
-                     results / f"{reduction}.parquet", results)
+    return reduce_to(
+        export_trials(plan),
+        reduction,
+        plan.sweep.dataset,
+        results / f"{reduction}.parquet",
+        results,
+    )

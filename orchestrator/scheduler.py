@@ -53,8 +53,13 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
     else:
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
-                 logging_level=logging.WARNING, log_to_driver=True)
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=True,
+        )
 
 
 def _maybe_inject_fault(spec: TrialSpec, storage: Path) -> None:
@@ -139,10 +144,14 @@ def _make_callback(tracker: Tracker, specs: dict[str, TrialSpec], progress: Prog
                 tracker.log_result(specs[key], json.loads(raw))
                 self.states[key] = "done"
             except Exception:  # noqa: BLE001 - the result is kept on disk for the next run
-                log.error("could not record trial %s in MLflow (kept in storage; the next "
-                          "'mtsweep run' records it):\n%s", key, traceback.format_exc(limit=2))
+                log.error(
+                    "could not record trial %s in MLflow (kept in storage; the next "
+                    "'mtsweep run' records it):\n%s",
+                    key,
+                    traceback.format_exc(limit=2),
+                )
                 self.states[key] = "done"
-            progress.update(self._counts(trials), force=True)
+            progress.update(self._counts(trials))
 
         def on_trial_error(self, iteration, trials, trial, **info):
             key = trial.config["trial_key"]
@@ -158,8 +167,9 @@ def _make_callback(tracker: Tracker, specs: dict[str, TrialSpec], progress: Prog
     return DriverCallback()
 
 
-def ingest_kept_results(tracker: Tracker, specs: list[TrialSpec], storage: Path,
-                        finished: set[str]) -> set[str]:
+def ingest_kept_results(
+    tracker: Tracker, specs: list[TrialSpec], storage: Path, finished: set[str]
+) -> set[str]:
     """Record results that trials finished but an earlier driver never logged."""
     recorded = set()
     for spec in specs:
@@ -190,10 +200,12 @@ def run_pending(
         return
     by_key = {s.trial_key: s for s in specs}
     progress = Progress(total=total, already_done=already_done, every=progress_every)
-    trainable = tune.with_parameters(tune_trainable, specs={k: s.to_dict()
-                                                             for k, s in by_key.items()})
-    trainable = tune.with_resources(trainable, {"cpu": resources.cpus_per_trial,
-                                                "gpu": resources.gpus_per_trial})
+    trainable = tune.with_parameters(
+        tune_trainable, specs={k: s.to_dict() for k, s in by_key.items()}
+    )
+    trainable = tune.with_resources(
+        trainable, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}
+    )
     tuner = tune.Tuner(
         trainable,
         param_space={

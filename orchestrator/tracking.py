@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -49,9 +50,14 @@ def _retrying(fn: Callable[[], T], what: str, attempts: int = 6, wait: float = 2
 
 def _flat_params(spec: TrialSpec) -> dict[str, str]:
     params = {
-        "dataset": spec.dataset, "arch": spec.arch, "train_tasks": "+".join(spec.train_tasks),
-        "main_tasks": "+".join(spec.main_tasks), "evals": ",".join(spec.evals),
-        "attacked": "+".join(spec.attacked), "seed": str(spec.seed), "model_key": spec.model_key,
+        "dataset": spec.dataset,
+        "arch": spec.arch,
+        "train_tasks": "+".join(spec.train_tasks),
+        "main_tasks": "+".join(spec.main_tasks),
+        "evals": ",".join(spec.evals),
+        "attacked": "+".join(spec.attacked),
+        "seed": str(spec.seed),
+        "model_key": spec.model_key,
     }
     params.update({f"weight.{k}": str(v) for k, v in spec.weights.items()})
     for block in ("data", "model", "train", "evaluation"):
@@ -63,9 +69,12 @@ def _flat_params(spec: TrialSpec) -> dict[str, str]:
 
 def _tags(spec: TrialSpec) -> dict[str, str]:
     return {
-        f"{TAG}sweep": spec.sweep, f"{TAG}preset": spec.preset,
-        f"{TAG}trial_key": spec.trial_key, f"{TAG}main_task": "+".join(spec.main_tasks),
-        f"{TAG}aux_tasks": "+".join(spec.aux_tasks), f"{TAG}seed": str(spec.seed),
+        f"{TAG}sweep": spec.sweep,
+        f"{TAG}preset": spec.preset,
+        f"{TAG}trial_key": spec.trial_key,
+        f"{TAG}main_task": "+".join(spec.main_tasks),
+        f"{TAG}aux_tasks": "+".join(spec.aux_tasks),
+        f"{TAG}seed": str(spec.seed),
         "mlflow.runName": spec.label,
     }
 
@@ -75,21 +84,32 @@ class Tracker:
 
     def __init__(self, tracking_uri: str, sweep: str, preset: str):
         self.uri = tracking_uri
+        create_sqlite_store(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri)
         name = experiment_name(sweep, preset)
         exp = _retrying(lambda: self.client.get_experiment_by_name(name), "lookup")
-        self.experiment_id = exp.experiment_id if exp else _retrying(
-            lambda: self.client.create_experiment(
-                name, artifact_location=local_artifact_location(tracking_uri)),
-            "create experiment")
+        self.experiment_id = (
+            exp.experiment_id
+            if exp
+            else _retrying(
+                lambda: self.client.create_experiment(
+                    name, artifact_location=local_artifact_location(tracking_uri)
+                ),
+                "create experiment",
+            )
+        )
 
     # ------------------------------------------------------------ reading
     def runs(self) -> list[Any]:
         """Every live run of the experiment (all pages)."""
         out, token = [], None
         while True:
-            page = _retrying(lambda t=token: self.client.search_runs(
-                [self.experiment_id], max_results=1000, page_token=t), "search")
+            page = _retrying(
+                lambda t=token: self.client.search_runs(
+                    [self.experiment_id], max_results=1000, page_token=t
+                ),
+                "search",
+            )
             out.extend(page)
             token = page.token
             if not token:
@@ -115,8 +135,12 @@ class Tracker:
         run = self.runs_by_key().get(spec.trial_key)
         if run is not None:
             return run.info.run_id, run.info.status == "FINISHED"
-        created = _retrying(lambda: self.client.create_run(
-            self.experiment_id, tags=_tags(spec), run_name=spec.label), "create run")
+        created = _retrying(
+            lambda: self.client.create_run(
+                self.experiment_id, tags=_tags(spec), run_name=spec.label
+            ),
+            "create run",
+        )
         return created.info.run_id, False
 
     def log_result(self, spec: TrialSpec, result: dict[str, Any]) -> str | None:
@@ -126,21 +150,27 @@ class Tracker:
             return None
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, 0) for k, v in result["metrics"].items()]
-        metrics += [Metric("train/loss", float(v), now, i)
-                    for i, v in enumerate(result.get("train_loss", []))]
+        metrics += [
+            Metric("train/loss", float(v), now, i)
+            for i, v in enumerate(result.get("train_loss", []))
+        ]
         metrics += [Metric(f"time/{k}", float(v), now, 0) for k, v in result["time"].items()]
         params = [Param(k, v) for k, v in _flat_params(spec).items()]
         tags = [RunTag(k, v) for k, v in _tags(spec).items()]
         tags += [RunTag(f"{TAG}{k}", str(v)) for k, v in result.get("placement", {}).items()]
-        metrics.append(Metric("train/resumed_from_epoch",
-                              float(result.get("resumed_from_epoch", 0)), now, 0))
+        metrics.append(
+            Metric("train/resumed_from_epoch", float(result.get("resumed_from_epoch", 0)), now, 0)
+        )
         existing = _retrying(lambda: self.client.get_run(run_id), "get run").data.params
         params = [p for p in params if p.key not in existing]
         for i in range(0, max(len(metrics), 1), 900):  # MLflow's batch limit is 1000
-            chunk = metrics[i:i + 900]
-            _retrying(lambda c=chunk, first=(i == 0): self.client.log_batch(
-                run_id, metrics=c, params=params if first else [],
-                tags=tags if first else []), "log batch")
+            chunk = metrics[i : i + 900]
+            _retrying(
+                lambda c=chunk, first=(i == 0): self.client.log_batch(
+                    run_id, metrics=c, params=params if first else [], tags=tags if first else []
+                ),
+                "log batch",
+            )
         self._log_artifacts(run_id, result.get("artifacts", {}))
         _retrying(lambda: self.client.set_tag(run_id, f"{TAG}error", ""), "tag")
         _retrying(lambda: self.client.set_terminated(run_id, "FINISHED"), "finish run")
@@ -176,12 +206,18 @@ class Tracker:
                 parts = name.split("/")
                 if len(parts) != 3 or parts[0] in ("train", "time"):
                     continue
-                rows.append({
-                    "trial_key": key, "main_task": tags.get(f"{TAG}main_task", ""),
-                    "aux_tasks": tags.get(f"{TAG}aux_tasks", ""),
-                    "seed": int(tags.get(f"{TAG}seed", 0)), "eval": parts[0], "task": parts[1],
-                    "metric": parts[2], "value": float(value),
-                })
+                rows.append(
+                    {
+                        "trial_key": key,
+                        "main_task": tags.get(f"{TAG}main_task", ""),
+                        "aux_tasks": tags.get(f"{TAG}aux_tasks", ""),
+                        "seed": int(tags.get(f"{TAG}seed", 0)),
+                        "eval": parts[0],
+                        "task": parts[1],
+                        "metric": parts[2],
+                        "value": float(value),
+                    }
+                )
         return pd.DataFrame(rows, columns=TRIALS_COLUMNS)
 
 
@@ -193,6 +229,27 @@ def states_by_key(tracker: Tracker, keys: Iterable[str]) -> dict[str, str]:
 
 def default_tracking_uri(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / 'mlflow.db').resolve()}"
+
+
+def create_sqlite_store(tracking_uri: str) -> None:
+    """Create a new SQLite store whole: migrated under a temporary name, then renamed.
+
+    MLflow creates the database file first and its tables after; a reader that opens the
+    file in between (``mtsweep status`` during a run's start) would migrate it a second
+    time and fail. Renaming a finished database into place leaves no such window.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return
+    db = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
+    if db.exists():
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments(max_results=1)
+    if not db.exists():
+        os.replace(tmp, db)
+    else:
+        tmp.unlink(missing_ok=True)
 
 
 def local_artifact_location(tracking_uri: str) -> str | None:

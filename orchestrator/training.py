@@ -83,8 +83,9 @@ def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; use 'adam' or 'sgd'")
 
 
@@ -162,8 +163,14 @@ def train_model(
             group["lr"] = cfg.lr_at(epoch)
         order = torch.Generator().manual_seed(seed * 100_003 + epoch)
         torch.manual_seed(seed * 100_003 + epoch)  # random starts of adversarial training
-        loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, generator=order,
-                            collate_fn=collate, drop_last=len(dataset) > cfg.batch_size)
+        loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            shuffle=True,
+            generator=order,
+            collate_fn=collate,
+            drop_last=len(dataset) > cfg.batch_size,
+        )
         total, count = 0.0, 0
         for step, batch in enumerate(loader):
             if cfg.max_steps_per_epoch is not None and step >= cfg.max_steps_per_epoch:
@@ -172,8 +179,9 @@ def train_model(
             images = batch["image"]
             if attack is not None:
                 model.eval()
-                loss_fn = multitask_objective(model, adversarial.attacked, batch["targets"],
-                                              batch["masks"])
+                loss_fn = multitask_objective(
+                    model, adversarial.attacked, batch["targets"], batch["masks"]
+                )
                 images = attack(images, loss_fn)
             model.train()
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -192,12 +200,15 @@ def train_model(
             total += value * images.shape[0]
             count += images.shape[0]
         history.append(total / max(count, 1))
-        save_checkpoint(ckpt_dir, {
-            "epoch": epoch + 1,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "history": history,
-        })
+        save_checkpoint(
+            ckpt_dir,
+            {
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "history": history,
+            },
+        )
         if on_epoch is not None:
             on_epoch(epoch, history[-1])
     model.eval()

@@ -48,8 +48,12 @@ def pick_device() -> torch.device:
 
 def flatten_metrics(nested: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
     """{eval: {task: {metric: v}}} → {'eval/task/metric': v} (DESIGN's MLflow names)."""
-    return {f"{e}/{t}/{m}": float(v)
-            for e, per_task in nested.items() for t, ms in per_task.items() for m, v in ms.items()}
+    return {
+        f"{e}/{t}/{m}": float(v)
+        for e, per_task in nested.items()
+        for t, ms in per_task.items()
+        for m, v in ms.items()
+    }
 
 
 def output_dim_metrics(model, batches, task, spec: TrialSpec) -> dict[str, float]:
@@ -64,12 +68,14 @@ def output_dim_metrics(model, batches, task, spec: TrialSpec) -> dict[str, float
             log.warning("output_dim: k=%d exceeds the %d output pixels; skipped", k, pixels)
             continue
         name = f"outdim_k{k}/{task.name}"
-        out[f"{name}/grad_norm"] = subset_gradient_norm(model, batches(), task, k, draws,
-                                                        seed=spec.seed)
+        out[f"{name}/grad_norm"] = subset_gradient_norm(
+            model, batches(), task, k, draws, seed=spec.seed
+        )
         for attack_name in cfg.get("attacks", []):
             attack = build_attack(parse_eval(attack_name))
             out[f"{name}/{attack_name}_acc"] = subset_attack_accuracy(
-                model, batches(), task, k, attack, draws, seed=spec.seed)
+                model, batches(), task, k, attack, draws, seed=spec.seed
+            )
     return out
 
 
@@ -89,11 +95,13 @@ def run_trial(
     tasks = [get_task(spec.dataset, n) for n in spec.train_tasks]
     by_name = {t.name: t for t in tasks}
     root = ensure_data(spec.dataset, spec.data)
-    train_set = open_split(spec.dataset, root, spec.data, tasks,
-                           spec.data.get("train_split", "train"))
+    train_set = open_split(
+        spec.dataset, root, spec.data, tasks, spec.data.get("train_split", "train")
+    )
     ev = spec.evaluation
-    eval_set = open_split(spec.dataset, root, spec.data, tasks, ev.get("split", "val"),
-                          limit=ev.get("n_images"))
+    eval_set = open_split(
+        spec.dataset, root, spec.data, tasks, ev.get("split", "val"), limit=ev.get("n_images")
+    )
 
     model = build_model(spec.arch, tasks, width=spec.model.get("width"))
     cfg = TrainConfig.from_dict(spec.train)
@@ -101,27 +109,41 @@ def run_trial(
     if spec.adversarial:
         adversarial = AdversarialTraining(eval_name=spec.adversarial["eval"], attacked=tasks)
     ckpt_dir = storage / "checkpoints" / spec.model_key
-    trained = train_model(model, tasks, spec.weights, train_set, cfg, ckpt_dir, device,
-                          spec.seed, adversarial=adversarial, on_epoch=on_epoch)
+    trained = train_model(
+        model,
+        tasks,
+        spec.weights,
+        train_set,
+        cfg,
+        ckpt_dir,
+        device,
+        spec.seed,
+        adversarial=adversarial,
+        on_epoch=on_epoch,
+    )
     t_train = time.perf_counter() - t0
 
     batch_size = int(ev.get("batch_size", 16))
 
     def batches():
         for start in range(0, len(eval_set), batch_size):
-            yield collate([eval_set[i] for i in range(start, min(start + batch_size, len(eval_set)))])
+            yield collate(
+                [eval_set[i] for i in range(start, min(start + batch_size, len(eval_set)))]
+            )
 
     attacked = [by_name[n] for n in spec.attacked]
     report = [by_name[n] for n in spec.report]
     t1 = time.perf_counter()
-    nested = evaluate(model, batches(), tasks, list(spec.evals), attacked, report, device,
-                      seed=spec.seed)
+    nested = evaluate(
+        model, batches(), tasks, list(spec.evals), attacked, report, device, seed=spec.seed
+    )
     metrics = flatten_metrics(nested)
     if "grad_norm" in spec.measures:
         metrics["vulnerability/joint/grad_norm"] = joint_gradient_norm(model, batches(), tasks)
         for task in tasks:
             metrics[f"vulnerability/{task.name}/grad_norm"] = joint_gradient_norm(
-                model, batches(), [task])
+                model, batches(), [task]
+            )
     if "output_dim" in spec.measures:
         metrics.update(output_dim_metrics(model, batches, attacked[0], spec))
     t_attack = time.perf_counter() - t1
@@ -135,11 +157,19 @@ def run_trial(
         "metrics": metrics,
         "train_loss": trained.history,
         "resumed_from_epoch": trained.resumed_from_epoch,
-        "time": {"train_s": t_train, "attack_s": t_attack, "total_s": time.perf_counter() - t0,
-                 "started_unix": started, "ended_unix": time.time()},
+        "time": {
+            "train_s": t_train,
+            "attack_s": t_attack,
+            "total_s": time.perf_counter() - t0,
+            "started_unix": started,
+            "ended_unix": time.time(),
+        },
         "artifacts": artifacts,
-        "placement": {"device": str(device), "host": platform.node(),
-                      "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", "")},
+        "placement": {
+            "device": str(device),
+            "host": platform.node(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        },
     }
 
 

@@ -23,12 +23,33 @@ BUILTIN_DIR = Path(__file__).parent
 ARCHS = ("resnet18", "drn_d_22", "drn_d_105")
 MEASURES = ("grad_norm", "output_dim")
 PRESET_KEYS = {
-    "seeds", "arch", "evals", "measures", "data", "model", "train", "evaluation",
-    "resources", "adversarial", "extra",
+    "seeds",
+    "arch",
+    "evals",
+    "measures",
+    "data",
+    "model",
+    "train",
+    "evaluation",
+    "resources",
+    "adversarial",
+    "extra",
 }
 TOP_KEYS = {
-    "name", "reproduces", "description", "dataset", "arch", "models", "evals", "attacked",
-    "report", "measures", "adversarial", "extra", "presets", "reduction",
+    "name",
+    "reproduces",
+    "description",
+    "dataset",
+    "arch",
+    "models",
+    "evals",
+    "attacked",
+    "report",
+    "measures",
+    "adversarial",
+    "extra",
+    "presets",
+    "reduction",
 }
 REDUCTIONS = ("fig7", "multitask_attack", "attack_table", "output_dim", "none")
 
@@ -47,7 +68,9 @@ class ModelEntry:
 
     def weights(self) -> dict[str, float]:
         """λ = 1/|main| for each main task (1 for a single main task), λ_a for each auxiliary."""
-        return {t: (1.0 / len(self.main) if t in self.main else self.aux_weight) for t in self.train}
+        return {
+            t: (1.0 / len(self.main) if t in self.main else self.aux_weight) for t in self.train
+        }
 
 
 @dataclass
@@ -119,20 +142,36 @@ class Sweep:
             segmentation = all(get_task(self.dataset, t).kind == "segmentation" for t in attacked)
             model_evals = tuple(e for e in evals if segmentation or not e.startswith("houdini"))
             for seed in seed_list:
-                specs.append(TrialSpec(
-                    sweep=self.name, preset=preset, dataset=self.dataset, arch=arch,
-                    train_tasks=m.train, main_tasks=m.main, weights=m.weights(), evals=model_evals,
-                    attacked=attacked, report=report, seed=int(seed), data=data,
-                    model=dict(p.get("model", {})), train=dict(p.get("train", {})),
-                    evaluation=dict(p.get("evaluation", {})), measures=measures,
-                    adversarial=copy.deepcopy(adversarial), extra=extra,
-                ))
+                specs.append(
+                    TrialSpec(
+                        sweep=self.name,
+                        preset=preset,
+                        dataset=self.dataset,
+                        arch=arch,
+                        train_tasks=m.train,
+                        main_tasks=m.main,
+                        weights=m.weights(),
+                        evals=model_evals,
+                        attacked=attacked,
+                        report=report,
+                        seed=int(seed),
+                        data=data,
+                        model=dict(p.get("model", {})),
+                        train=dict(p.get("train", {})),
+                        evaluation=dict(p.get("evaluation", {})),
+                        measures=measures,
+                        adversarial=copy.deepcopy(adversarial),
+                        extra=extra,
+                    )
+                )
         return specs
 
     def resources(self, preset: str) -> dict[str, float]:
         r = self.preset(preset).get("resources", {})
-        return {"cpus_per_trial": float(r.get("cpus_per_trial", 1)),
-                "gpus_per_trial": float(r.get("gpus_per_trial", 0))}
+        return {
+            "cpus_per_trial": float(r.get("cpus_per_trial", 1)),
+            "gpus_per_trial": float(r.get("gpus_per_trial", 0)),
+        }
 
 
 # -------------------------------------------------------------------- loading
@@ -187,27 +226,37 @@ def _positive(value: Any, src: Path | None, what: str) -> float:
 
 
 def _parse_models(dataset: str, raw: Any, src: Path | None) -> list[ModelEntry]:
-    _require(isinstance(raw, dict) and len(raw) == 1 and next(iter(raw)) in ("pairs", "list"),
-             src, "'models' must be a mapping with one key: 'pairs' or 'list'")
+    _require(
+        isinstance(raw, dict) and len(raw) == 1 and next(iter(raw)) in ("pairs", "list"),
+        src,
+        "'models' must be a mapping with one key: 'pairs' or 'list'",
+    )
     kind, body = next(iter(raw.items()))
     if kind == "pairs":
         _require(isinstance(body, dict) and "tasks" in body, src, "models.pairs needs 'tasks'")
         names = _task_names(dataset, body["tasks"], src, "models.pairs.tasks")
         weights = dict(body.get("aux_weight", {}))
         default = _positive(weights.pop("default", 0.01), src, "aux_weight.default")
-        by_aux = {get_task(dataset, str(k)).name: _positive(v, src, f"aux_weight.{k}")
-                  for k, v in weights.items()}
+        by_aux = {
+            get_task(dataset, str(k)).name: _positive(v, src, f"aux_weight.{k}")
+            for k, v in weights.items()
+        }
         entries = [ModelEntry(train=(m,), main=(m,)) for m in names]
-        entries += [ModelEntry(train=(m, a), main=(m,), aux_weight=by_aux.get(a, default))
-                    for m in names for a in names if a != m]
+        entries += [
+            ModelEntry(train=(m, a), main=(m,), aux_weight=by_aux.get(a, default))
+            for m in names
+            for a in names
+            if a != m
+        ]
         return entries
     _require(isinstance(body, list) and body, src, "models.list must be a non-empty list")
     entries = []
     for i, item in enumerate(body):
         _require(isinstance(item, dict) and "train" in item, src, f"models.list[{i}] needs 'train'")
         train = _task_names(dataset, str(item["train"]), src, f"models.list[{i}].train")
-        main = _task_names(dataset, str(item.get("main", item["train"])), src,
-                           f"models.list[{i}].main")
+        main = _task_names(
+            dataset, str(item.get("main", item["train"])), src, f"models.list[{i}].main"
+        )
         _require(set(main) <= set(train), src, f"models.list[{i}]: main tasks must be trained")
         aux = float(item.get("aux_weight", 0.0))
         if len(main) < len(train):
@@ -219,31 +268,49 @@ def _parse_models(dataset: str, raw: Any, src: Path | None) -> list[ModelEntry]:
 def _check_preset(name: str, p: Any, src: Path | None) -> dict[str, Any]:
     _require(isinstance(p, dict), src, f"preset {name!r} must be a mapping")
     unknown = set(p) - PRESET_KEYS
-    _require(not unknown, src, f"preset {name!r}: unknown key(s) {sorted(unknown)}; "
-             f"allowed: {sorted(PRESET_KEYS)}")
+    _require(
+        not unknown,
+        src,
+        f"preset {name!r}: unknown key(s) {sorted(unknown)}; allowed: {sorted(PRESET_KEYS)}",
+    )
     seeds = p.get("seeds", [0])
-    _require(isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds),
-             src, f"preset {name!r}: seeds must be a list of non-negative integers")
+    _require(
+        isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds),
+        src,
+        f"preset {name!r}: seeds must be a list of non-negative integers",
+    )
     train = p.get("train", {})
     for key in ("epochs", "batch_size"):
         if key in train:
             v = train[key]
-            _require(isinstance(v, int) and v > 0, src,
-                     f"preset {name!r}: train.{key} must be a positive integer, got {v!r}")
+            _require(
+                isinstance(v, int) and v > 0,
+                src,
+                f"preset {name!r}: train.{key} must be a positive integer, got {v!r}",
+            )
     if "lr" in train:
         _positive(train["lr"], src, f"preset {name!r}: train.lr")
     data = p.get("data", {})
-    _require(data.get("source", "synthetic") in ("synthetic", "real"), src,
-             f"preset {name!r}: data.source must be 'synthetic' or 'real'")
+    _require(
+        data.get("source", "synthetic") in ("synthetic", "real"),
+        src,
+        f"preset {name!r}: data.source must be 'synthetic' or 'real'",
+    )
     res = p.get("resources", {})
     for key in ("cpus_per_trial", "gpus_per_trial"):
         if key in res:
             v = res[key]
-            _require(isinstance(v, int | float) and v >= 0, src,
-                     f"preset {name!r}: resources.{key} must be >= 0, got {v!r}")
+            _require(
+                isinstance(v, int | float) and v >= 0,
+                src,
+                f"preset {name!r}: resources.{key} must be >= 0, got {v!r}",
+            )
     if "arch" in p:
-        _require(p["arch"] in ARCHS, src, f"preset {name!r}: unknown arch {p['arch']!r}; "
-                 f"known: {', '.join(ARCHS)}")
+        _require(
+            p["arch"] in ARCHS,
+            src,
+            f"preset {name!r}: unknown arch {p['arch']!r}; known: {', '.join(ARCHS)}",
+        )
     return p
 
 
@@ -281,11 +348,19 @@ def parse_sweep(raw: Any, source: Path | None = None) -> Sweep:
         if "evals" in p:
             _check_evals(p["evals"], src, f"preset {pname!r}: evals")
     return Sweep(
-        name=str(raw["name"]), dataset=dataset, arch=raw["arch"],
+        name=str(raw["name"]),
+        dataset=dataset,
+        arch=raw["arch"],
         models=_parse_models(dataset, raw["models"], src),
         evals=_check_evals(raw["evals"], src, "evals"),
-        attacked=raw.get("attacked", "main"), report=raw.get("report", "main"),
-        measures=measures, presets=checked, reproduces=str(raw.get("reproduces", "")),
-        description=str(raw.get("description", "")), adversarial=raw.get("adversarial"),
-        extra=dict(raw.get("extra", {})), reduction=reduction, source=source,
+        attacked=raw.get("attacked", "main"),
+        report=raw.get("report", "main"),
+        measures=measures,
+        presets=checked,
+        reproduces=str(raw.get("reproduces", "")),
+        description=str(raw.get("description", "")),
+        adversarial=raw.get("adversarial"),
+        extra=dict(raw.get("extra", {})),
+        reduction=reduction,
+        source=source,
     )

@@ -32,7 +32,9 @@ class TrialSpec:
     main_tasks: tuple[str, ...]
     weights: dict[str, float]
     evals: tuple[str, ...]
-    attacked: tuple[str, ...]  # tasks a single-task eval attacks first / an _mt eval attacks together
+    attacked: tuple[
+        str, ...
+    ]  # tasks a single-task eval attacks first / an _mt eval attacks together
     report: tuple[str, ...]  # tasks whose metrics are recorded under every eval
     seed: int
     data: dict[str, Any]
@@ -60,7 +62,15 @@ class TrialSpec:
     def model_key(self) -> str:
         """Hash of what determines the trained weights, shared by trials that differ only in evaluation."""
         d = self._result_fields()
-        for name in ("main_tasks", "evals", "attacked", "report", "evaluation", "measures", "extra"):
+        for name in (
+            "main_tasks",
+            "evals",
+            "attacked",
+            "report",
+            "evaluation",
+            "measures",
+            "extra",
+        ):
             d.pop(name)
         return _digest(d)
 

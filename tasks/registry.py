@@ -53,9 +53,13 @@ def l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None)
 
 
 def make_ce_loss(ignore_index: int) -> Callable[..., torch.Tensor]:
-    def ce_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def ce_loss(
+        pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
         labels = target.long().squeeze(1)
-        per_pixel = F.cross_entropy(pred.float(), labels, ignore_index=ignore_index, reduction="none")
+        per_pixel = F.cross_entropy(
+            pred.float(), labels, ignore_index=ignore_index, reduction="none"
+        )
         valid = (labels != ignore_index).unsqueeze(1)
         if mask is not None:
             valid = valid & mask
@@ -124,7 +128,9 @@ class RegressionMeter(Meter):
 
     def update(self, pred, target, mask):
         diff = (pred.float() - target.float()).detach()
-        m = (torch.ones_like(diff, dtype=torch.bool) if mask is None else mask.expand_as(diff)).detach()
+        m = (
+            torch.ones_like(diff, dtype=torch.bool) if mask is None else mask.expand_as(diff)
+        ).detach()
         d = diff[m]
         self.abs += d.abs().sum().item()
         self.sq += d.pow(2).sum().item()
@@ -208,8 +214,25 @@ def decode_class_ids(arr: np.ndarray) -> Decoded:
 
 # Cityscapes labelIds (0..33) to the 19 training ids; everything else is ignored (255).
 _CITYSCAPES_TRAIN_IDS = {
-    7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8, 22: 9,
-    23: 10, 24: 11, 25: 12, 26: 13, 27: 14, 28: 15, 31: 16, 32: 17, 33: 18,
+    7: 0,
+    8: 1,
+    11: 2,
+    12: 3,
+    13: 4,
+    17: 5,
+    19: 6,
+    20: 7,
+    21: 8,
+    22: 9,
+    23: 10,
+    24: 11,
+    25: 12,
+    26: 13,
+    27: 14,
+    28: 15,
+    31: 16,
+    32: 17,
+    33: 18,
 }
 CITYSCAPES_ID_TO_TRAIN = np.full(256, CITYSCAPES_IGNORE, dtype=np.int64)
 for _id, _train in _CITYSCAPES_TRAIN_IDS.items():
@@ -285,63 +308,141 @@ _REG_DIRECTION = {"l1": False, "rmse": False}
 
 def _taskonomy_regression(name, letter, channels, decode, masked, description, **kw) -> Task:
     return Task(
-        name=name, letter=letter, dataset="taskonomy", channels=channels, kind="regression",
-        loss=l1_loss, make_meter=_reg_meter(abs="l1", rmse="rmse"), primary_metric="l1",
-        higher_is_better=_REG_DIRECTION, decode=decode, uses_depth_mask=masked,
-        description=description, **kw,
+        name=name,
+        letter=letter,
+        dataset="taskonomy",
+        channels=channels,
+        kind="regression",
+        loss=l1_loss,
+        make_meter=_reg_meter(abs="l1", rmse="rmse"),
+        primary_metric="l1",
+        higher_is_better=_REG_DIRECTION,
+        decode=decode,
+        uses_depth_mask=masked,
+        description=description,
+        **kw,
     )
 
 
 _TASKS: tuple[Task, ...] = (
     Task(
-        name="segment_semantic", letter="s", dataset="taskonomy", channels=18,
-        kind="segmentation", loss=make_ce_loss(TASKONOMY_SEG_IGNORE),
-        make_meter=_seg_meter(18, TASKONOMY_SEG_IGNORE), primary_metric="miou",
-        higher_is_better=_SEG_DIRECTION, decode=decode_class_ids,
-        file_domain="segmentsemantic", ignore_index=TASKONOMY_SEG_IGNORE,
+        name="segment_semantic",
+        letter="s",
+        dataset="taskonomy",
+        channels=18,
+        kind="segmentation",
+        loss=make_ce_loss(TASKONOMY_SEG_IGNORE),
+        make_meter=_seg_meter(18, TASKONOMY_SEG_IGNORE),
+        primary_metric="miou",
+        higher_is_better=_SEG_DIRECTION,
+        decode=decode_class_ids,
+        file_domain="segmentsemantic",
+        ignore_index=TASKONOMY_SEG_IGNORE,
         description="semantic classes (0 = uncertain, ignored; 1 = background; 2..17 objects)",
     ),
-    _taskonomy_regression("depth_zbuffer", "d", 1, decode_taskonomy_depth, True,
-                          "z-buffer depth, (v-1500)/1000 of 1/512 m units"),
-    _taskonomy_regression("depth_euclidean", "D", 1, decode_taskonomy_depth, True,
-                          "ray-length depth, same units as depth_zbuffer"),
+    _taskonomy_regression(
+        "depth_zbuffer",
+        "d",
+        1,
+        decode_taskonomy_depth,
+        True,
+        "z-buffer depth, (v-1500)/1000 of 1/512 m units",
+    ),
+    _taskonomy_regression(
+        "depth_euclidean",
+        "D",
+        1,
+        decode_taskonomy_depth,
+        True,
+        "ray-length depth, same units as depth_zbuffer",
+    ),
     _taskonomy_regression("normal", "n", 3, decode_normal, True, "surface normals in [-1, 1]"),
-    _taskonomy_regression("edge_texture", "e", 1, make_affine16(718.0, 1070.0), False,
-                          "image-gradient edges (16-bit)"),
-    _taskonomy_regression("edge_occlusion", "E", 1, make_affine16(56.0248, 239.1265), True,
-                          "depth-discontinuity edges (16-bit)"),
-    _taskonomy_regression("keypoints2d", "k", 1, make_affine16(50.0, 100.0), False,
-                          "2D interest-point heat map (16-bit)"),
-    _taskonomy_regression("keypoints3d", "K", 1, make_affine16(5473.0, 10000.0), True,
-                          "3D interest-point heat map (16-bit)"),
-    _taskonomy_regression("principal_curvature", "p", 2, decode_curvature, True,
-                          "principal curvatures k1, k2 (8-bit, channels 0 and 1)"),
-    _taskonomy_regression("reshading", "r", 1, decode_reshading, True,
-                          "shading under a fixed light (8-bit)"),
-    _taskonomy_regression("autoencoder", "A", 3, decode_rgb, False,
-                          "reconstruction of the input image", domain="rgb"),
+    _taskonomy_regression(
+        "edge_texture", "e", 1, make_affine16(718.0, 1070.0), False, "image-gradient edges (16-bit)"
+    ),
+    _taskonomy_regression(
+        "edge_occlusion",
+        "E",
+        1,
+        make_affine16(56.0248, 239.1265),
+        True,
+        "depth-discontinuity edges (16-bit)",
+    ),
+    _taskonomy_regression(
+        "keypoints2d",
+        "k",
+        1,
+        make_affine16(50.0, 100.0),
+        False,
+        "2D interest-point heat map (16-bit)",
+    ),
+    _taskonomy_regression(
+        "keypoints3d",
+        "K",
+        1,
+        make_affine16(5473.0, 10000.0),
+        True,
+        "3D interest-point heat map (16-bit)",
+    ),
+    _taskonomy_regression(
+        "principal_curvature",
+        "p",
+        2,
+        decode_curvature,
+        True,
+        "principal curvatures k1, k2 (8-bit, channels 0 and 1)",
+    ),
+    _taskonomy_regression(
+        "reshading", "r", 1, decode_reshading, True, "shading under a fixed light (8-bit)"
+    ),
+    _taskonomy_regression(
+        "autoencoder", "A", 3, decode_rgb, False, "reconstruction of the input image", domain="rgb"
+    ),
     Task(
-        name="segment_semantic", letter="s", dataset="cityscapes", channels=19,
-        kind="segmentation", loss=make_ce_loss(CITYSCAPES_IGNORE),
-        make_meter=_seg_meter(19, CITYSCAPES_IGNORE), primary_metric="miou",
-        higher_is_better=_SEG_DIRECTION, decode=decode_cityscapes_labels,
-        domain="gtFine", file_domain="gtFine_labelIds", ignore_index=CITYSCAPES_IGNORE,
+        name="segment_semantic",
+        letter="s",
+        dataset="cityscapes",
+        channels=19,
+        kind="segmentation",
+        loss=make_ce_loss(CITYSCAPES_IGNORE),
+        make_meter=_seg_meter(19, CITYSCAPES_IGNORE),
+        primary_metric="miou",
+        higher_is_better=_SEG_DIRECTION,
+        decode=decode_cityscapes_labels,
+        domain="gtFine",
+        file_domain="gtFine_labelIds",
+        ignore_index=CITYSCAPES_IGNORE,
         description="19 Cityscapes training classes (labelIds mapped, the rest 255 = ignored)",
     ),
     Task(
-        name="depth", letter="d", dataset="cityscapes", channels=1, kind="regression",
-        loss=l1_loss, make_meter=_reg_meter(abs="abs_err", rel="rel_err", rmse="rmse"),
+        name="depth",
+        letter="d",
+        dataset="cityscapes",
+        channels=1,
+        kind="regression",
+        loss=l1_loss,
+        make_meter=_reg_meter(abs="abs_err", rel="rel_err", rmse="rmse"),
         primary_metric="abs_err",
         higher_is_better={"abs_err": False, "rel_err": False, "rmse": False},
         decode=None,  # needs the camera file: see disparity_to_depth
-        domain="disparity", file_domain="disparity",
+        domain="disparity",
+        file_domain="disparity",
         description="metric depth (m) from disparity and the camera's baseline and fx",
     ),
     Task(
-        name="autoencoder", letter="A", dataset="cityscapes", channels=3, kind="regression",
-        loss=l1_loss, make_meter=_reg_meter(abs="l1", rmse="rmse"), primary_metric="l1",
-        higher_is_better=_REG_DIRECTION, decode=decode_rgb, domain="leftImg8bit",
-        file_domain="leftImg8bit", description="reconstruction of the input image",
+        name="autoencoder",
+        letter="A",
+        dataset="cityscapes",
+        channels=3,
+        kind="regression",
+        loss=l1_loss,
+        make_meter=_reg_meter(abs="l1", rmse="rmse"),
+        primary_metric="l1",
+        higher_is_better=_REG_DIRECTION,
+        decode=decode_rgb,
+        domain="leftImg8bit",
+        file_domain="leftImg8bit",
+        description="reconstruction of the input image",
     ),
 )
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tinymodels import DEPTH, SEG, TinyNet, make_batch
 
 from attacks.evaluation import evaluate
+
+from tinymodels import DEPTH, SEG, TinyNet, make_batch
 
 EVALS = ["clean", "fgsm_eps8", "pgd5_eps8", "mim5_eps8", "houdini5_eps8", "pgd5_eps8_mt"]
 

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from tinymodels import DEPTH, SEG, TinyNet, make_batch
 
 from attacks.objectives import (
     houdini_objective,
@@ -15,6 +14,8 @@ from attacks.objectives import (
     task_objective,
 )
 from tasks.registry import CITYSCAPES_IGNORE
+
+from tinymodels import DEPTH, SEG, TinyNet, make_batch
 
 
 def single(model, batch, task):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tinymodels import SEG, TinyNet, make_batch
 
 from attacks import FGSM, MIM, PGD, Houdini
 from attacks.objectives import task_objective
+
+from tinymodels import SEG, TinyNet, make_batch
 
 EPS = 8 / 255
 STEP = 2 / 255

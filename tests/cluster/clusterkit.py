@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 import yaml
-from mlflow.tracking import MlflowClient
 
 TINY = Path(__file__).parents[1] / "orchestrator" / "tiny-pairs.yaml"
 
@@ -25,16 +24,6 @@ def sweep_file(tmp_path: Path, name: str, **preset: object) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-def runs_of(tracking_uri: str, experiment: str) -> list:
-    client = MlflowClient(tracking_uri=tracking_uri)
-    exp = client.get_experiment_by_name(experiment)
-    return [] if exp is None else client.search_runs([exp.experiment_id], max_results=1000)
-
-
-def keys_of(runs: list) -> list[str]:
-    return [r.data.tags["mtsweep.trial_key"] for r in runs]
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -77,8 +66,15 @@ class MlflowServer:
             "--workers",
             "1",
         ]
+        # The server's job runner (a dozen huey workers for GenAI jobs) is of no use to a
+        # tracking store and would crowd a 2-core machine.
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

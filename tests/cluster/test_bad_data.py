@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 
-from clusterkit import keys_of, runs_of, sweep_file
-
 from orchestrator.cli import main
 from orchestrator.data import ensure_data
 from tasks.taskonomy_splits import buildings
+
+from clusterkit import sweep_file
+from mlflowkit import keys_of, runs_of
 
 
 def test_corrupt_label_fails_only_its_trials_then_rerun_finishes_them(tmp_path, ray_local, capsys):

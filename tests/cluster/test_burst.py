@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import pytest
 import ray
-from clusterkit import keys_of, max_overlap, runs_of, sweep_file
 from ray.cluster_utils import Cluster
 
 from orchestrator.cli import main
+
+from clusterkit import max_overlap, sweep_file
+from mlflowkit import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
 

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 import ray
-from clusterkit import keys_of, runs_of, sweep_file
 from mlflow.tracking import MlflowClient
 from ray.cluster_utils import Cluster
 
 from orchestrator.cli import main
+
+from clusterkit import sweep_file
+from mlflowkit import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
 

@@ -6,10 +6,12 @@ import threading
 import time
 
 import pytest
-from clusterkit import keys_of, runs_of, sweep_file
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
+
+from clusterkit import sweep_file
+from mlflowkit import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
 

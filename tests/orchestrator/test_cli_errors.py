@@ -26,8 +26,9 @@ def test_unknown_sweep(capsys, tmp_path):
 
 
 def test_unknown_task(capsys, tmp_path):
-    err = _one_line_error(capsys, ["run", "taskonomy-pairs", "--tasks", "s,bogus",
-                                   "--out", str(tmp_path / "o")])
+    err = _one_line_error(
+        capsys, ["run", "taskonomy-pairs", "--tasks", "s,bogus", "--out", str(tmp_path / "o")]
+    )
     assert "bogus" in err and "known tasks" in err
     assert not (tmp_path / "o").exists()
 
@@ -50,8 +51,9 @@ def test_missing_or_empty_data_root(capsys, tmp_path, make_root):
     if make_root == "empty":
         root.mkdir()
     out = tmp_path / "o"
-    err = _one_line_error(capsys, ["run", "taskonomy-pairs", "--data-root", str(root),
-                                   "--out", str(out)])
+    err = _one_line_error(
+        capsys, ["run", "taskonomy-pairs", "--data-root", str(root), "--out", str(out)]
+    )
     assert str(root) in err and ("does not exist" in err or "is empty" in err)
     assert not out.exists()
 
@@ -74,7 +76,24 @@ def test_bad_flag_value_is_one_line(capsys):
 
 
 def test_real_process_prints_no_traceback(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "nope"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "run", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+
+
+def test_out_dir_of_another_sweep_is_refused(capsys, tmp_path):
+    from orchestrator.runner import MARKER, claim_out_dir, make_plan
+    from sweeps.definition import load_sweep
+
+    out = tmp_path / "o"
+    claim_out_dir(make_plan(load_sweep("taskonomy-pairs"), "smoke", out=out))
+    marker = (out / MARKER).read_text()
+    err = _one_line_error(capsys, ["run", "output-dimensionality", "--out", str(out)])
+    assert "taskonomy-pairs" in err and "--force" in err
+    assert (out / MARKER).read_text() == marker
+    assert sorted(p.name for p in out.iterdir()) == [MARKER]  # nothing else written

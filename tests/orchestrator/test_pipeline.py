@@ -16,17 +16,18 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
 from orchestrator.reduce import read_summary
+from orchestrator.tracking import default_tracking_uri
+
+from mlflowkit import runs_of as mlflow_runs
 
 HERE = Path(__file__).parent
 TINY = HERE / "tiny-pairs.yaml"
 
 
 def runs_of(out: Path, experiment: str = "tiny-pairs/smoke"):
-    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        return client, []
-    return client, client.search_runs([exp.experiment_id], max_results=1000)
+    """(client, runs) of the sweep in run directory ``out``."""
+    uri = default_tracking_uri(out)
+    return MlflowClient(tracking_uri=uri), mlflow_runs(uri, experiment)
 
 
 def test_whole_pipeline_then_resume_runs_nothing(tmp_path, ray_local, capsys):
@@ -81,8 +82,16 @@ def test_whole_pipeline_then_resume_runs_nothing(tmp_path, ray_local, capsys):
     table = tmp_path / "trials.parquet"
     assert main(["export", str(TINY), "--out", str(out), "--to", str(table)]) == 0
     trials = pd.read_parquet(table)
-    assert list(trials.columns) == ["trial_key", "main_task", "aux_tasks", "seed", "eval",
-                                    "task", "metric", "value"]
+    assert list(trials.columns) == [
+        "trial_key",
+        "main_task",
+        "aux_tasks",
+        "seed",
+        "eval",
+        "task",
+        "metric",
+        "value",
+    ]
     assert trials["trial_key"].nunique() == 9
     again_file = tmp_path / "again.parquet"
     assert main(["reduce", "--from-table", str(table), "--out", str(again_file)]) == 0
@@ -130,11 +139,22 @@ def test_failure_is_recorded_then_rerun_finishes_it(tmp_path, ray_local, capsys)
 @pytest.mark.slow
 def test_driver_killed_mid_sweep_then_resumed(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "orchestrator.cli", "run", str(TINY), "--out", str(out),
-           "--num-cpus", "2", "--no-reduce"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "run",
+        str(TINY),
+        "--out",
+        str(out),
+        "--num-cpus",
+        "2",
+        "--no-reduce",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 240
     finished = []
     try:

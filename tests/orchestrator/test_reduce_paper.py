@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from orchestrator.reduce import ReduceError
 from PIL import Image
 
 from orchestrator.plots_paper import (
@@ -18,6 +17,7 @@ from orchestrator.plots_paper import (
     plot_fig5,
     plot_output_dim,
 )
+from orchestrator.reduce import ReduceError
 from orchestrator.reduce_paper import (
     eval_eps,
     eval_order,

@@ -27,8 +27,10 @@ def test_taskonomy_pairs_is_121_models():
 
 
 def test_aux_weights_follow_the_paper_code_list():
-    specs = {(s.main_tasks[0], s.aux_tasks[0] if s.aux_tasks else None): s
-             for s in load_sweep("taskonomy-pairs").expand("smoke")}
+    specs = {
+        (s.main_tasks[0], s.aux_tasks[0] if s.aux_tasks else None): s
+        for s in load_sweep("taskonomy-pairs").expand("smoke")
+    }
     s_n = specs[("segment_semantic", "normal")]
     assert s_n.weights == {"segment_semantic": 1.0, "normal": 0.1}
     assert specs[("segment_semantic", "depth_zbuffer")].weights["depth_zbuffer"] == 0.01
@@ -54,8 +56,11 @@ def test_tasks_and_seeds_narrow_and_widen():
     sweep = load_sweep("taskonomy-pairs")
     specs = sweep.expand("smoke", tasks=["s", "d", "normal"])
     assert len(specs) == 9
-    assert {t for s in specs for t in s.train_tasks} == {"segment_semantic", "depth_zbuffer",
-                                                         "normal"}
+    assert {t for s in specs for t in s.train_tasks} == {
+        "segment_semantic",
+        "depth_zbuffer",
+        "normal",
+    }
     assert len(sweep.expand("smoke", tasks=["s", "d", "n"], seeds=[0, 1, 2])) == 27
 
 
@@ -82,7 +87,10 @@ def _base() -> dict:
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda d: d["models"]["pairs"].__setitem__("tasks", ["s", "q"]), "unknown taskonomy task 'q'"),
+        (
+            lambda d: d["models"]["pairs"].__setitem__("tasks", ["s", "q"]),
+            "unknown taskonomy task 'q'",
+        ),
         (lambda d: d.__setitem__("evals", ["clean", "pgd_eps4"]), "pgd_eps4"),
         (lambda d: d["presets"]["smoke"]["train"].__setitem__("epochs", -1), "train.epochs"),
         (lambda d: d.__setitem__("colour", 1), "unknown key"),

@@ -1,0 +1,131 @@
+"""Each paper sweep beyond Fig. 7, end to end on a subset of its models: real Ray, MLflow, PNGs.
+
+The built-in definition is run as it stands except for its budget (16 px images, one epoch,
+a few evaluation images) and its model list (a subset that still makes every picture), so
+what is tested is the sweep's own tasks, evaluations, measures and reduction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from orchestrator.cli import main
+from orchestrator.tracking import default_tracking_uri
+from sweeps.definition import load_sweep
+
+from mlflowkit import runs_of
+
+TINY_BUDGET = {
+    "data": {"source": "synthetic", "n": 24, "size": 16, "seed": 0},
+    "train": {"epochs": 1, "batch_size": 8, "optimizer": "adam", "lr": 0.003},
+    "evaluation": {"split": "val", "n_images": 4, "batch_size": 4},
+}
+
+
+def tiny_copy(name: str, models: list[dict], tmp_path: Path, **smoke) -> Path:
+    raw = yaml.safe_load(load_sweep(name).source.read_text())
+    raw["models"] = {"list": models}
+    raw["presets"]["smoke"].update(TINY_BUDGET, **smoke)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_sweep(path: Path, out: Path, n_trials: int, experiment: str) -> list:
+    assert main(["run", str(path), "--out", str(out)]) == 0
+    runs = runs_of(default_tracking_uri(out), experiment)
+    assert len(runs) == n_trials
+    assert all(r.info.status == "FINISHED" for r in runs)
+    return runs
+
+
+def test_taskonomy_multitask_attack(tmp_path, ray_local):
+    path = tiny_copy(
+        "taskonomy-multitask-attack", [{"train": "s"}, {"train": "d"}, {"train": "sd"}], tmp_path
+    )
+    out = tmp_path / "run"
+    runs = run_sweep(path, out, 3, "taskonomy-multitask-attack/smoke")
+    for r in runs:
+        m = r.data.metrics
+        assert m["vulnerability/joint/grad_norm"] > 0
+        for task in r.data.tags["mtsweep.main_task"].split("+"):
+            assert f"vulnerability/{task}/grad_norm" in m
+            assert {f"pgd{n}_eps{e}_mt/{task}" for n, e in [(2, 1), (20, 16)]} <= {
+                k.rsplit("/", 1)[0] for k in m
+            }
+    table = pd.read_parquet(out / "results" / "multitask_attack.parquet")
+    sd = table[(table["model"] == "sd") & (table["metric"] != "grad_norm")]
+    assert set(sd["task"]) == {"segment_semantic", "depth_zbuffer"}
+    assert sorted(sd["eps"].unique()) == [0, 1, 2, 4, 8, 16]
+    # Fig. 4c's norm for each model is the one its run logged
+    norms = table[table["metric"] == "grad_norm"].set_index("model")["value"]
+    logged = {
+        r.data.tags["mtsweep.main_task"]: r.data.metrics["vulnerability/joint/grad_norm"]
+        for r in runs
+    }
+    assert norms["sd"] == pytest.approx(logged["segment_semantic+depth_zbuffer"])
+    for picture in ("fig5.png", "fig4c.png"):
+        assert (out / "results" / picture).stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "name", ["cityscapes-single-task-attack", "cityscapes-adversarial-training"]
+)
+def test_cityscapes_main_task_tables(tmp_path, ray_local, name):
+    models = [{"train": "s", "main": "s"}, {"train": "sd", "main": "s", "aux_weight": 0.01}]
+    path = tiny_copy(name, models, tmp_path, model={"width": 0.125})
+    out = tmp_path / "run"
+    runs = run_sweep(path, out, 2, f"{name}/smoke")
+    evals = load_sweep(path).expand("smoke")[0].evals
+    table = pd.read_parquet(out / "results" / "attack_table.parquet")
+    assert set(table["model"]) == {"s", "sd"} and set(table["group_task"]) == {"segment_semantic"}
+    assert set(table["eval"]) == set(evals)
+    for r in runs:  # every cell of the table is its run's logged value
+        label = "sd" if r.data.tags["mtsweep.aux_tasks"] else "s"
+        for e in evals:
+            cell = table[(table["model"] == label) & (table["eval"] == e)]["value"].item()
+            assert cell == pytest.approx(r.data.metrics[f"{e}/segment_semantic/miou"])
+        if name == "cityscapes-adversarial-training":
+            assert r.data.params["adversarial.eval"] == "pgd2_eps4_mt"
+    assert (out / "results" / "attack_table.md").read_text().count("|") > 10
+    assert (out / "results" / "attack_table.png").stat().st_size > 1000
+
+
+def test_cityscapes_multitask_attack(tmp_path, ray_local):
+    path = tiny_copy(
+        "cityscapes-multitask-attack",
+        [{"train": "s"}, {"train": "d"}, {"train": "sd"}],
+        tmp_path,
+        model={"width": 0.125},
+    )
+    out = tmp_path / "run"
+    run_sweep(path, out, 3, "cityscapes-multitask-attack/smoke")
+    table = pd.read_parquet(out / "results" / "attack_table.parquet")
+    # the multitask model sits in both groups, each baseline in its own
+    groups = table.groupby("group_task")["model"].agg(set).to_dict()
+    assert groups == {"segment_semantic": {"s", "sd"}, "depth": {"d", "sd"}}
+    assert (out / "results" / "attack_table.png").exists()
+
+
+def test_output_dimensionality(tmp_path, ray_local):
+    path = tiny_copy(
+        "output-dimensionality",
+        [{"train": "s"}],
+        tmp_path,
+        extra={"output_dim": {"ks": [1, 16, 256], "draws": 3, "attacks": ["fgsm_eps4"]}},
+        model={"width": 0.125},
+    )
+    out = tmp_path / "run"
+    (run,) = run_sweep(path, out, 1, "output-dimensionality/smoke")
+    table = pd.read_parquet(out / "results" / "output_dim.parquet")
+    norms = table[table["metric"] == "grad_norm"].sort_values("k")
+    assert norms["k"].tolist() == [1, 16, 256]
+    assert norms["value"].tolist() == pytest.approx(
+        [run.data.metrics[f"outdim_k{k}/segment_semantic/grad_norm"] for k in (1, 16, 256)]
+    )
+    for picture in ("fig4a.png", "fig4b.png"):
+        assert (out / "results" / picture).stat().st_size > 1000
