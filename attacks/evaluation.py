@@ -99,11 +99,14 @@ def evaluate(
     report: Sequence[Task],
     device: torch.device | str,
     seed: int,
+    first_images: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Each reported task's metrics under each evaluation, over all batches.
 
     Single-task evaluations attack ``attacked[0]`` (the main task); ``_mt`` ones attack all
-    of ``attacked`` with equal weights.
+    of ``attacked`` with equal weights. A ``first_images`` dict receives the first input
+    image as each evaluation saw it (attacked or clean), for pictures that should not
+    attack again.
     """
     specs = [parse_eval(name) for name in evals]
     _check(specs, tasks, attacked, report)
@@ -120,6 +123,8 @@ def evaluate(
                 if attack is not None:
                     loss_fn = attack_objective(model, spec, attack, attacked, batch)
                     x = attack(x, loss_fn, generators[spec.name])
+                if first_images is not None and spec.name not in first_images:
+                    first_images[spec.name] = x[:1].detach()
                 with torch.no_grad():
                     outputs = model(x)
                 for t in report:

@@ -66,7 +66,7 @@ def plain_trial(spec: TrialSpec) -> float:
             out = model(batch["image"])
             loss = sum(
                 spec.weights[t.name]
-                * t.loss(out[t.name], batch["targets"][t.name], batch["masks"].get(t.name))
+                * t.loss(out[t.name], batch["targets"][t.name], batch["masks"].get(t.name)).mean()
                 for t in tasks
             )
             opt.zero_grad()
@@ -80,13 +80,12 @@ def plain_trial(spec: TrialSpec) -> float:
     x_adv = (x + torch.empty_like(x).uniform_(-EPS, EPS)).clamp(0, 1)
     for _ in range(PGD_STEPS):
         x_adv.requires_grad_(True)
-        (grad,) = torch.autograd.grad(main.loss(model(x_adv)[main.name], y, m), x_adv)
+        (grad,) = torch.autograd.grad(main.loss(model(x_adv)[main.name], y, m).mean(), x_adv)
         x_adv = torch.min(torch.max(x_adv.detach() + STEP * grad.sign(), x - EPS), x + EPS)
         x_adv = x_adv.clamp(0, 1)
     with torch.no_grad():
-        return float(
-            main.loss(model(x_adv)[main.name], y, m) - main.loss(model(x)[main.name], y, m)
-        )
+        gap = main.loss(model(x_adv)[main.name], y, m) - main.loss(model(x)[main.name], y, m)
+        return float(gap.mean())
 
 
 def harness_trial(spec: TrialSpec) -> float:

@@ -1,80 +1,94 @@
 """The per-trial picture: the main task's prediction on a clean and an attacked image.
 
 Like the paper's Fig. 1-3, it lets a reader see what an attack does to a model, next to
-the numbers in MLflow.
+the numbers in MLflow. Panels are colour-mapped arrays pasted side by side with PIL: a
+matplotlib figure per trial cost more than a smoke trial's whole evaluation.
 """
 
 from __future__ import annotations
 
 import io
-import logging
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib import colormaps
+from PIL import Image, ImageDraw
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from sweeps.spec import TrialSpec
+from tasks.registry import Task
 
-from attacks.evals import build_attack, parse_eval  # noqa: E402
-from attacks.objectives import task_objective  # noqa: E402
-from sweeps.spec import TrialSpec  # noqa: E402
-from tasks.registry import Task  # noqa: E402
-
-log = logging.getLogger(__name__)
+PANEL = 128  # pixels per panel side (nearest-neighbour upscaling keeps label edges sharp)
+TITLE = 14  # pixels of title strip above each panel
 
 
-def _show(ax, arr: np.ndarray, title: str, task: Task | None) -> None:
-    ax.set_title(title, fontsize=8)
-    ax.axis("off")
+def _rgb(arr: np.ndarray, task: Task | None) -> np.ndarray:
+    """An HxWx3 uint8 picture of an image (3xHxW in [0, 1]), a class map or a regression map."""
     if arr.ndim == 3 and arr.shape[0] == 3:
-        ax.imshow(np.clip(np.transpose(arr, (1, 2, 0)), 0, 1))
+        pic = np.transpose(np.clip(arr, 0, 1), (1, 2, 0))
     elif task is not None and task.kind == "segmentation":
-        ax.imshow(arr, cmap="tab20", vmin=0, vmax=task.channels, interpolation="nearest")
+        pic = colormaps["tab20"](np.asarray(arr, dtype=float) / 20.0)[..., :3]
     else:
-        ax.imshow(arr[0] if arr.ndim == 3 else arr, cmap="viridis")
+        flat = arr[0] if arr.ndim == 3 else arr
+        lo, hi = float(flat.min()), float(flat.max())
+        pic = colormaps["viridis"]((flat - lo) / max(hi - lo, 1e-6))[..., :3]
+    return (pic * 255).astype(np.uint8)
 
 
-def _as_picture(pred: torch.Tensor, task: Task) -> np.ndarray:
+def _as_picture(out: torch.Tensor, task: Task, is_label: bool = False) -> np.ndarray:
+    """A prediction (or a label) of one image as the array ``_rgb`` draws."""
     if task.kind == "segmentation":
-        return pred.argmax(0).cpu().numpy()
-    out = pred.float().cpu().numpy()
-    if out.shape[0] == 3:  # normals in [-1, 1], images in [0, 1]: stretch to [0, 1]
-        lo, hi = out.min(), out.max()
-        return (out - lo) / max(hi - lo, 1e-6)
-    return out[:1]
+        return (out[0] if is_label else out.argmax(0)).cpu().numpy()
+    arr = out.float().cpu().numpy()
+    if arr.shape[0] == 3:  # normals in [-1, 1], images in [0, 1]: stretch to [0, 1]
+        lo, hi = arr.min(), arr.max()
+        return (arr - lo) / max(hi - lo, 1e-6)
+    return arr[:1]
+
+
+def _strip(panels: list[tuple[np.ndarray, str]], caption: str) -> bytes:
+    """PNG bytes of the panels side by side under their titles, with a caption on top."""
+    h, w = panels[0][0].shape[:2]
+    scale = max(1, PANEL // max(h, w))
+    ph, pw = h * scale, w * scale
+    canvas = Image.new("RGB", (len(panels) * (pw + 4) + 4, ph + 2 * TITLE + 6), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 2), caption, fill="black")
+    for i, (pic, title) in enumerate(panels):
+        x = 4 + i * (pw + 4)
+        draw.text((x, TITLE + 2), title, fill="black")
+        tile = Image.fromarray(pic).resize((pw, ph), Image.NEAREST)
+        canvas.paste(tile, (x, 2 * TITLE + 4))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def prediction_figure(
-    model: torch.nn.Module, batch: dict, task: Task, spec: TrialSpec, device: torch.device
-) -> bytes | None:
-    """PNG bytes of image / target / clean prediction / attacked image / attacked prediction."""
-    attacks = [e for e in spec.evals if e != "clean" and not e.startswith("houdini")]
+    model: torch.nn.Module,
+    batch: dict,
+    task: Task,
+    spec: TrialSpec,
+    device: torch.device,
+    seen: dict[str, torch.Tensor],
+) -> bytes:
+    """PNG bytes of image / target / clean prediction / attacked image / attacked prediction.
+
+    ``seen`` holds the first image as each evaluation saw it (``evaluate(first_images=)``):
+    the attacked image is the evaluation's own, not a second attack.
+    """
+    name = next((e for e in spec.evals if e != "clean"), "clean")
     x = batch["image"][:1].to(device)
-    target = batch["targets"][task.name][:1].to(device)
-    mask = batch["masks"][task.name][:1].to(device)
+    target = batch["targets"][task.name][:1]
+    x_adv = seen.get(name, x).to(device)
     model.eval()
-    x_adv, name = x, "clean"
-    if attacks:
-        name = attacks[0]
-        attack = build_attack(parse_eval(name))
-        x_adv = attack(x, task_objective(model, task, target, mask))
     with torch.no_grad():
         clean = model(x)[task.name][0]
         adv = model(x_adv)[task.name][0]
-    fig, axes = plt.subplots(1, 5, figsize=(10, 2.4))
-    _show(axes[0], x[0].cpu().numpy(), "image", None)
-    _show(
-        axes[1],
-        target[0].cpu().numpy() if task.kind != "segmentation" else target[0, 0].cpu().numpy(),
-        f"{task.name} target",
-        task,
-    )
-    _show(axes[2], _as_picture(clean, task), "clean prediction", task)
-    _show(axes[3], x_adv[0].detach().cpu().numpy(), f"{name} image", None)
-    _show(axes[4], _as_picture(adv, task), f"{name} prediction", task)
-    fig.suptitle(spec.label, fontsize=9)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    panels = [
+        (_rgb(x[0].cpu().numpy(), None), "image"),
+        (_rgb(_as_picture(target[0], task, is_label=True), task), "target"),
+        (_rgb(_as_picture(clean, task), task), "clean pred."),
+        (_rgb(x_adv[0].cpu().numpy(), None), name),
+        (_rgb(_as_picture(adv, task), task), "attacked pred."),
+    ]
+    return _strip(panels, f"{spec.label}  ({task.name})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,10 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     max_steps_per_epoch: int | None = None
+    # Seconds between checkpoints (0: every epoch). The last epoch is always saved; a resume
+    # repeats at most this much training. Tiny smoke trials set it so as not to spend a
+    # tenth of their time writing checkpoints.
+    checkpoint_every_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -158,6 +163,7 @@ def train_model(
     attack = None
     if adversarial is not None:
         attack = build_attack(parse_eval(adversarial.eval_name))
+    saved_at = time.monotonic()
     for epoch in range(start, cfg.epochs):
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr_at(epoch)
@@ -200,15 +206,18 @@ def train_model(
             total += value * images.shape[0]
             count += images.shape[0]
         history.append(total / max(count, 1))
-        save_checkpoint(
-            ckpt_dir,
-            {
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "history": history,
-            },
-        )
+        last = epoch + 1 == cfg.epochs
+        if last or time.monotonic() - saved_at >= cfg.checkpoint_every_s:
+            saved_at = time.monotonic()
+            save_checkpoint(
+                ckpt_dir,
+                {
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "history": history,
+                },
+            )
         if on_epoch is not None:
             on_epoch(epoch, history[-1])
     model.eval()

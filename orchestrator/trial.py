@@ -134,8 +134,17 @@ def run_trial(
     attacked = [by_name[n] for n in spec.attacked]
     report = [by_name[n] for n in spec.report]
     t1 = time.perf_counter()
+    seen: dict[str, torch.Tensor] = {}
     nested = evaluate(
-        model, batches(), tasks, list(spec.evals), attacked, report, device, seed=spec.seed
+        model,
+        batches(),
+        tasks,
+        list(spec.evals),
+        attacked,
+        report,
+        device,
+        seed=spec.seed,
+        first_images=seen,
     )
     metrics = flatten_metrics(nested)
     if "grad_norm" in spec.measures:
@@ -148,10 +157,8 @@ def run_trial(
         metrics.update(output_dim_metrics(model, batches, attacked[0], spec))
     t_attack = time.perf_counter() - t1
 
-    artifacts = {}
-    picture = prediction_figure(model, first_batch(eval_set, 1), attacked[0], spec, device)
-    if picture is not None:
-        artifacts["prediction.png"] = base64.b64encode(picture).decode()
+    picture = prediction_figure(model, first_batch(eval_set, 1), attacked[0], spec, device, seen)
+    artifacts = {"prediction.png": base64.b64encode(picture).decode()}
     return {
         "trial_key": spec.trial_key,
         "metrics": metrics,

@@ -290,6 +290,13 @@ def _check_preset(name: str, p: Any, src: Path | None) -> dict[str, Any]:
             )
     if "lr" in train:
         _positive(train["lr"], src, f"preset {name!r}: train.lr")
+    every = train.get("checkpoint_every_s", 0)
+    _require(
+        isinstance(every, int | float) and not isinstance(every, bool) and every >= 0,
+        src,
+        f"preset {name!r}: train.checkpoint_every_s must be a number of seconds >= 0, "
+        f"got {every!r}",
+    )
     data = p.get("data", {})
     _require(
         data.get("source", "synthetic") in ("synthetic", "real"),

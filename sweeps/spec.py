@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 KEY_LENGTH = 16
+# Training settings that change how a trial runs, not what it computes: not in the keys.
+RUNTIME_ONLY = ("checkpoint_every_s",)
 
 
 def _digest(payload: dict[str, Any]) -> str:
@@ -51,6 +53,7 @@ class TrialSpec:
         for name in ("sweep", "preset"):
             d.pop(name)
         d["data"] = {k: v for k, v in self.data.items() if k != "root"}
+        d["train"] = {k: v for k, v in self.train.items() if k not in RUNTIME_ONLY}
         return d
 
     @property

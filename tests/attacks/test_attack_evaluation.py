@@ -61,3 +61,18 @@ def test_bad_names_and_unknown_tasks_are_refused(random_net):
         run(random_net, ["pgd_eps4"])
     with pytest.raises(ValueError, match="not among"):
         evaluate(random_net, batches(), [DEPTH], ["clean"], [SEG], [SEG], "cpu", seed=0)
+
+
+def test_first_images_are_what_each_evaluation_saw(trained_net):
+    seen: dict = {}
+    evals = ["clean", "fgsm_eps8", "pgd5_eps8"]
+    evaluate(
+        trained_net, batches(), [SEG, DEPTH], evals, [SEG], [SEG], "cpu", seed=0, first_images=seen
+    )
+    x = batches()[0]["image"][:1]
+    assert set(seen) == set(evals)
+    assert (seen["clean"] == x).all()
+    for name in evals[1:]:
+        delta = (seen[name] - x).abs()
+        assert delta.max() <= 8 / 255 + 1e-6 and delta.max() > 4 / 255  # attacked, in the ball
+        assert 0 <= seen[name].min() and seen[name].max() <= 1

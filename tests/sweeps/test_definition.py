@@ -97,6 +97,10 @@ def _base() -> dict:
         (lambda d: d.__setitem__("dataset", "imagenet"), "unknown dataset"),
         (lambda d: d.__setitem__("arch", "vgg"), "unknown arch"),
         (lambda d: d["presets"]["smoke"].__setitem__("seeds", [-1]), "seeds"),
+        (
+            lambda d: d["presets"]["smoke"]["train"].__setitem__("checkpoint_every_s", "often"),
+            "checkpoint_every_s",
+        ),
     ],
 )
 def test_bad_definitions_name_the_problem(mutate, message):

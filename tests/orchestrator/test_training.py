@@ -1,0 +1,90 @@
+"""Training, a trial's first half: it learns, it resumes exactly, it stops on a NaN."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from models import build_model
+from orchestrator.data import ensure_data, open_split
+from orchestrator.training import TrainConfig, TrainingDiverged, load_checkpoint, train_model
+from sweeps.definition import load_sweep
+from tasks.registry import parse_tasks
+
+DATA = {"source": "synthetic", "n": 24, "size": 16, "seed": 0}
+TASKS = parse_tasks("taskonomy", "dn")
+WEIGHTS = {"depth_zbuffer": 1.0, "normal": 0.1}
+CFG = TrainConfig(epochs=4, batch_size=8, optimizer="adam", lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def train_set():
+    return open_split("taskonomy", ensure_data("taskonomy", DATA), DATA, TASKS, "train")
+
+
+def fresh_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("resnet18", TASKS, width=8)
+
+
+def train(train_set, ckpt_dir, cfg=CFG, model=None, **kw):
+    model = model or fresh_model()
+    out = train_model(
+        model, TASKS, WEIGHTS, train_set, cfg, ckpt_dir, torch.device("cpu"), seed=0, **kw
+    )
+    return model, out
+
+
+def test_training_lowers_the_loss(train_set, tmp_path):
+    _, out = train(train_set, tmp_path, dataclasses.replace(CFG, epochs=6))
+    assert len(out.history) == 6 and out.resumed_from_epoch == 0
+    assert out.history[-1] < 0.8 * out.history[0]
+
+
+def test_continued_after_a_restart_ends_with_the_same_weights(train_set, tmp_path):
+    whole, _ = train(train_set, tmp_path / "whole")
+    train(train_set, tmp_path / "cut", dataclasses.replace(CFG, epochs=2))  # "killed" after 2
+    resumed, out = train(train_set, tmp_path / "cut")  # a new process: fresh model, same dir
+    assert out.resumed_from_epoch == 2 and len(out.history) == 4
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_a_nan_loss_stops_with_a_clear_error(train_set, tmp_path):
+    model = fresh_model()
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="epoch 0 step 0.*learning rate"):
+        train(train_set, tmp_path, model=model)
+    assert load_checkpoint(tmp_path) is None  # nothing NaN was kept to resume from
+
+
+def test_checkpoint_interval_keeps_the_last_epoch(train_set, tmp_path):
+    saved = []
+    cfg = dataclasses.replace(CFG, epochs=3, checkpoint_every_s=3600)
+    train(
+        train_set,
+        tmp_path,
+        cfg,
+        on_epoch=lambda epoch, loss: saved.append((load_checkpoint(tmp_path) or {}).get("epoch")),
+    )
+    assert saved == [None, None, 3]  # only the final epoch was written
+    every = tmp_path / "every"
+    saved.clear()
+    train(
+        train_set,
+        every,
+        dataclasses.replace(CFG, epochs=3),
+        on_epoch=lambda epoch, loss: saved.append(load_checkpoint(every)["epoch"]),
+    )
+    assert saved == [1, 2, 3]
+
+
+def test_checkpoint_interval_does_not_change_what_a_trial_is():
+    spec = load_sweep("taskonomy-pairs").expand("smoke")[0]
+    other = dataclasses.replace(spec, train={**spec.train, "checkpoint_every_s": 1.0})
+    assert other.trial_key == spec.trial_key and other.model_key == spec.model_key
+    longer = dataclasses.replace(spec, train={**spec.train, "epochs": 99})
+    assert longer.trial_key != spec.trial_key and longer.model_key != spec.model_key
