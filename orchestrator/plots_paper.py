@@ -155,6 +155,7 @@ class Grid:
     evals: list[str]
     models: list[str]
     cells: list[list[Cell]]
+    baseline: str | None  # the single-task model of the group, if the sweep trained one
 
     @property
     def title(self) -> str:
@@ -171,8 +172,17 @@ def attack_table_grids(table: pd.DataFrame) -> list[Grid]:
         by_cell = {(r.eval, r.model): r for r in rows.itertuples(index=False)}
         cells = [[_cell(by_cell.get((e, m))) for m in models] for e in evals]
         first = rows.iloc[0]
+        baselines = rows.loc[rows["is_baseline"].astype(bool), "model"]
         grids.append(
-            Grid(group, first["metric"], bool(first["higher_is_better"]), evals, models, cells)
+            Grid(
+                group,
+                first["metric"],
+                bool(first["higher_is_better"]),
+                evals,
+                models,
+                cells,
+                baselines.iloc[0] if len(baselines) else None,
+            )
         )
     return grids
 
@@ -188,7 +198,8 @@ def attack_table_markdown(table: pd.DataFrame) -> str:
     parts = []
     for grid in attack_table_grids(table):
         lines = [
-            f"### {grid.title} (baseline {grid.models[0]})",
+            f"### {grid.title} "
+            + (f"(baseline {grid.baseline})" if grid.baseline else "(no single-task baseline)"),
             "",
             "| eval | " + " | ".join(grid.models) + " |",
             "| --- |" + " ---: |" * len(grid.models),

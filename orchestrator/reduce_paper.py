@@ -159,13 +159,20 @@ def multitask_attack_summary(table: pd.DataFrame) -> str:
     norms = joint_norms(table)
     if norms.empty:
         return f"{table['model'].nunique()} models reduced; no joint-gradient norm was logged"
-    values = norms["value"].to_numpy()
-    models = norms["model"].tolist()
+    by_model = norms.set_index("model")["value"]
+    chain = nested_chain(list(by_model.index))
+    values = by_model[chain].to_numpy()
     falls = int(np.sum(np.diff(values) < 0))
     return (
-        f"joint-gradient norm {models[0]}→{models[-1]}: {values[0]:.3g} → {values[-1]:.3g} "
-        f"(falls as tasks are added: {falls} of {len(values) - 1} steps)"
+        f"joint-gradient norm {'→'.join(chain)}: {values[0]:.3g} → {values[-1]:.3g} "
+        f"(falls at {falls} of {len(values) - 1} added tasks)"
     )
+
+
+def nested_chain(models: list[str]) -> list[str]:
+    """The models that grow one task at a time towards the largest (s, sd, sdn, …)."""
+    largest = max(models, key=len)
+    return sorted({m for m in models if largest.startswith(m)}, key=len)
 
 
 # --------------------------------------------------------------------------- Tables 1-3

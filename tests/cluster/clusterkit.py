@@ -26,6 +26,11 @@ def sweep_file(tmp_path: Path, name: str, **preset: object) -> Path:
     return path
 
 
+def run_argv(sweep: Path, out: Path, *extra: str) -> list[str]:
+    """``mtsweep run`` arguments for a test sweep (no reduction: these tests check runs)."""
+    return ["run", str(sweep), "--out", str(out), *extra, "--no-reduce"]
+
+
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
     """The largest number of [start, end) intervals that hold at one instant."""
     events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])

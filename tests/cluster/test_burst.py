@@ -12,7 +12,7 @@ from ray.cluster_utils import Cluster
 
 from orchestrator.cli import main
 
-from clusterkit import max_overlap, sweep_file
+from clusterkit import max_overlap, run_argv, sweep_file
 from mlflowkit import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
@@ -25,17 +25,9 @@ def test_many_trials_finishing_at_once(tmp_path, server):
             tmp_path, "burst", train={"epochs": 3, "batch_size": 8, "optimizer": "adam", "lr": 3e-3}
         )
         code = main(
-            [
-                "run",
-                str(sweep),
-                "--out",
-                str(tmp_path / "run"),
-                "--address",
-                cluster.address,
-                "--tracking-uri",
-                server.uri,
-                "--no-reduce",
-            ]
+            run_argv(
+                sweep, tmp_path / "run", "--address", cluster.address, "--tracking-uri", server.uri
+            )
         )
     finally:
         ray.shutdown()

@@ -13,7 +13,7 @@ from ray.cluster_utils import Cluster
 
 from orchestrator.cli import main
 
-from clusterkit import max_overlap, sweep_file
+from clusterkit import max_overlap, run_argv, sweep_file
 from mlflowkit import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
@@ -34,19 +34,16 @@ def test_quarter_gpus_pack_four_trials_per_gpu(tmp_path, one_gpu_node):
         tmp_path, "gpu-pack", train={"epochs": 6, "batch_size": 8, "optimizer": "adam", "lr": 3e-3}
     )
     code = main(
-        [
-            "run",
-            str(sweep),
-            "--out",
-            str(out),
+        run_argv(
+            sweep,
+            out,
             "--address",
             one_gpu_node.address,
             "--gpus-per-trial",
             "0.25",
             "--cpus-per-trial",
             "1",
-            "--no-reduce",
-        ]
+        )
     )
     assert code == 0
     runs = runs_of(f"sqlite:///{out / 'mlflow.db'}", "gpu-pack/smoke")

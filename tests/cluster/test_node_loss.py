@@ -20,7 +20,7 @@ from ray.cluster_utils import Cluster
 
 from orchestrator.cli import main
 
-from clusterkit import sweep_file
+from clusterkit import run_argv, sweep_file
 from mlflowkit import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
@@ -64,19 +64,7 @@ def test_node_lost_mid_sweep_resumes_from_checkpoint(tmp_path, three_nodes):
 
     killer = threading.Thread(target=kill_one_node_mid_training, daemon=True)
     killer.start()
-    code = main(
-        [
-            "run",
-            str(sweep),
-            "--out",
-            str(out),
-            "--address",
-            cluster.address,
-            "--max-failures",
-            "3",
-            "--no-reduce",
-        ]
-    )
+    code = main(run_argv(sweep, out, "--address", cluster.address, "--max-failures", "3"))
     killer.join(timeout=5)
     assert killed, "the sweep ended before a node could be removed"
     assert code == 0

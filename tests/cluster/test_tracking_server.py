@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
 
-from clusterkit import sweep_file
+from clusterkit import run_argv, sweep_file
 from mlflowkit import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
@@ -45,17 +45,7 @@ def test_server_restarted_mid_sweep_loses_nothing(tmp_path, server, ray_local):
 
     thread = threading.Thread(target=restart_after_two_runs, daemon=True)
     thread.start()
-    code = main(
-        [
-            "run",
-            str(sweep),
-            "--out",
-            str(tmp_path / "run"),
-            "--tracking-uri",
-            server.uri,
-            "--no-reduce",
-        ]
-    )
+    code = main(run_argv(sweep, tmp_path / "run", "--tracking-uri", server.uri))
     thread.join(timeout=120)
     assert restarted and restarted["finished_before"] < 9, "the server was restarted mid-sweep"
     assert code == 0
@@ -66,18 +56,5 @@ def test_server_restarted_mid_sweep_loses_nothing(tmp_path, server, ray_local):
     for r in runs:
         assert "prediction.png" in [a.path for a in client.list_artifacts(r.info.run_id)]
     # and the same command again has nothing to do
-    assert (
-        main(
-            [
-                "run",
-                str(sweep),
-                "--out",
-                str(tmp_path / "run"),
-                "--tracking-uri",
-                server.uri,
-                "--no-reduce",
-            ]
-        )
-        == 0
-    )
+    assert main(run_argv(sweep, tmp_path / "run", "--tracking-uri", server.uri)) == 0
     assert len(runs_of(server.uri, "server-restart/smoke")) == 9

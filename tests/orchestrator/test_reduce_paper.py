@@ -22,6 +22,8 @@ from orchestrator.reduce_paper import (
     eval_eps,
     eval_order,
     model_label,
+    multitask_attack_summary,
+    nested_chain,
     reduce_attack_table,
     reduce_multitask_attack,
     reduce_output_dim,
@@ -147,9 +149,17 @@ def test_multitask_attack_pictures_and_dispatch(tmp_path):
     assert sorted(p.name for p in paths) == ["fig4c.png", "fig5.png", "multitask_attack.parquet"]
     assert all(p.exists() for p in paths)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "b/multitask_attack.parquet"), table)
-    assert summary == (
-        "joint-gradient norm s→sdn: 0.85 → 0.55 (falls as tasks are added: 2 of 2 steps)"
+    assert summary == "joint-gradient norm s→sd→sdn: 0.85 → 0.55 (falls at 2 of 2 added tasks)"
+
+
+def test_the_summary_follows_the_nested_models_not_the_single_task_ones():
+    assert nested_chain(["s", "d", "n", "sd", "sdn", "k"]) == ["s", "sd", "sdn"]
+    trials = _multitask_trials()
+    extra = _table([("depth_zbuffer", "", 0, "vulnerability", "joint", "grad_norm", 0.01)])
+    summary = multitask_attack_summary(
+        reduce_multitask_attack(pd.concat([trials, extra]), "taskonomy")
     )
+    assert summary.startswith("joint-gradient norm s→sd→sdn: 0.85 → 0.55")
 
 
 def test_without_norms_fig4c_is_skipped(tmp_path):
@@ -266,6 +276,16 @@ def test_multitask_attack_table_puts_each_model_in_every_group_it_trained():
         "sd",
         "sdA",
     ]
+    # the autoencoder is only ever trained alongside: its group has no baseline to beat
+    rows = [(f"{CS_SEG}+{CS_DEPTH}+{CS_AE}", "", 0, "clean", CS_AE, "l1", 2.0)]
+    table = reduce_attack_table(pd.concat([_table(rows), table_rows_of_s()]), "cityscapes")
+    autoencoder = table[table["group_task"] == CS_AE]
+    assert not autoencoder["is_baseline"].any() and not autoencoder["worse_than_baseline"].any()
+    assert "autoencoder: l1 ↓ (no single-task baseline)" in attack_table_markdown(table)
+
+
+def table_rows_of_s() -> pd.DataFrame:
+    return _table([(CS_SEG, "", 0, "clean", CS_SEG, "miou", 40.0)])
 
 
 def test_attack_table_picture_and_dispatch(tmp_path):
