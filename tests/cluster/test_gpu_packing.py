@@ -30,8 +30,10 @@ def one_gpu_node():
 
 def test_quarter_gpus_pack_four_trials_per_gpu(tmp_path, one_gpu_node):
     out = tmp_path / "run"
+    # Trials long enough (seconds, not one) that the four quarter-GPU slots, whose workers
+    # start one after another on a 2-core machine, are all busy at once.
     sweep = sweep_file(
-        tmp_path, "gpu-pack", train={"epochs": 6, "batch_size": 8, "optimizer": "adam", "lr": 3e-3}
+        tmp_path, "gpu-pack", train={"epochs": 24, "batch_size": 8, "optimizer": "adam", "lr": 3e-3}
     )
     code = main(
         run_argv(
