@@ -2,9 +2,10 @@
 
 One PGD step should cost one forward and one input-gradient backward of the objective,
 nothing more. The three measurements alternate in rounds (so drift in the machine's speed
-hits all of them alike) and the medians are compared. Uses ``models.build_model`` when it
-exists, else a small conv net. Run as ``.venv/bin/python bench/bench_attack.py``; prints
-one JSON object and appends a dated row under "Attack cost" in BENCHMARKS.md.
+hits all of them alike) and the medians are compared. The reference loop calls
+``backward()`` as a plain script would, so it also fills the weights' gradients, which an
+attack does not need. Run as ``.venv/bin/python bench/bench_attack.py``; prints one JSON
+object and appends a dated row under "Attack cost" in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import time
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
 from attacks import PGD
 from attacks.objectives import multitask_objective
+from models import build_model
 from tasks.registry import get_task
 
 from record import command, record
@@ -27,40 +28,8 @@ ROUNDS, STEPS = 5, 8
 EPS, STEP_SIZE = 4 / 255, 1 / 255
 
 
-class ConvNet(nn.Module):
-    """Stand-in for the project's models: a strided conv encoder and one head per task."""
-
-    def __init__(self, width: int = 32) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(3, width, 3, stride=2, padding=1),
-            nn.BatchNorm2d(width),
-            nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1),
-            nn.BatchNorm2d(width),
-            nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1),
-            nn.BatchNorm2d(width),
-            nn.ReLU(),
-        )
-        self.heads = nn.ModuleDict(
-            {
-                t.name: nn.Sequential(nn.Conv2d(width, t.channels, 1), nn.Upsample(scale_factor=2))
-                for t in TASKS
-            }
-        )
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        feat = self.body(x)
-        return {name: head(feat) for name, head in self.heads.items()}
-
-
-def make_model() -> tuple[nn.Module, str]:
-    try:
-        from models import build_model
-    except ImportError:
-        return ConvNet(), "conv net (models.build_model not available)"
-    return build_model("resnet18", TASKS, width=0.25), "resnet18 width 0.25"
+def make_model() -> tuple[torch.nn.Module, str]:
+    return build_model("resnet18", TASKS, width=16), "resnet18 width 16 (two task decoders)"
 
 
 def reference_pgd(x: torch.Tensor, loss_fn: Callable, steps: int) -> torch.Tensor:

@@ -118,8 +118,8 @@ def main() -> None:
             "attack_raises_l1_mtsweep": gaps["mtsweep"] > 0,
             "rounds": ROUNDS,
         },
-        "median of alternating rounds, 1 thread each; mtsweep side includes per-epoch "
-        "checkpoints, meters and the prediction picture",
+        "median of alternating rounds, 1 thread each; mtsweep side includes its checkpoints "
+        "(as the preset asks), meters and the prediction picture",
     )
 
 
