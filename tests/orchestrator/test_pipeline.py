@@ -136,6 +136,30 @@ def test_failure_is_recorded_then_rerun_finishes_it(tmp_path, ray_local, capsys)
     assert again[0].info.run_id == runs[0].info.run_id
 
 
+def test_a_model_two_sweeps_share_is_trained_once(tmp_path, ray_local):
+    storage = tmp_path / "shared-checkpoints"
+    first = _one_model_sweep(tmp_path, fail_attempts=0)
+    raw = yaml.safe_load(first.read_text())
+    raw["name"], raw["evals"] = "one-model-fgsm", ["clean", "fgsm_eps4"]
+    second = tmp_path / "one-model-fgsm.yaml"
+    second.write_text(yaml.safe_dump(raw))
+    for sweep, out in ((first, "a"), (second, "b")):
+        args = ["run", str(sweep), "--out", str(tmp_path / out), "--storage", str(storage)]
+        assert main([*args, "--no-reduce"]) == 0
+    client_a, (run_a,) = runs_of(tmp_path / "a", "one-model/smoke")
+    client_b, (run_b,) = runs_of(tmp_path / "b", "one-model-fgsm/smoke")
+    assert run_a.data.metrics["train/resumed_from_epoch"] == 0
+    assert run_b.data.metrics["train/resumed_from_epoch"] == 2  # found trained: no epoch rerun
+    losses = [
+        [m.value for m in client.get_metric_history(run.info.run_id, "train/loss")]
+        for client, run in ((client_a, run_a), (client_b, run_b))
+    ]
+    assert losses[0] == losses[1] and len(losses[0]) == 2
+    metric = "clean/depth_zbuffer/l1"
+    assert run_a.data.metrics[metric] == run_b.data.metrics[metric]
+    assert "fgsm_eps4/depth_zbuffer/l1" in run_b.data.metrics
+
+
 @pytest.mark.slow
 def test_driver_killed_mid_sweep_then_resumed(tmp_path):
     out = tmp_path / "run"
