@@ -15,7 +15,9 @@ def main() -> int:
     for script in sorted(HERE.glob("bench_*.py")):
         t0 = time.perf_counter()
         print(f"== {script.name}", flush=True)
-        code = subprocess.call([sys.executable, str(script)], cwd=HERE.parent)
+        code = subprocess.call(
+            [sys.executable, str(script.relative_to(HERE.parent))], cwd=HERE.parent
+        )
         print(f"== {script.name}: exit {code} in {time.perf_counter() - t0:.0f} s", flush=True)
         if code:
             failed.append(script.name)

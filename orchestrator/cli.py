@@ -131,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     red.add_argument(
         "--reduction",
         default="fig7",
-        choices=["fig7", "multitask_attack", "attack_table", "output_dim"],
-        help="how to reduce --from-table (a SWEEP uses its own)",
+        help="how to reduce --from-table: fig7 or another sweep's reduction, e.g. "
+        "attack_table (a SWEEP uses its own)",
     )
     red.add_argument("--out", type=Path, required=True, help="output .parquet file")
     red.add_argument("--plot", type=Path, default=None, help="directory for the pictures")
@@ -295,12 +295,13 @@ def cmd_export(args) -> int:
 
 def cmd_reduce(args) -> int:
     from orchestrator.reduce import load_trials_table
-    from orchestrator.runner import export_trials, make_plan, reduce_to
+    from orchestrator.runner import check_reduction, export_trials, make_plan, reduce_to
     from sweeps.definition import load_sweep
 
     if (args.sweep is None) == (args.from_table is None):
         raise CliError("give either a SWEEP or --from-table FILE (not both)")
     if args.from_table is not None:
+        check_reduction(args.reduction)
         trials = load_trials_table(args.from_table)
         dataset = args.dataset or "taskonomy"
         reduction = args.reduction

@@ -161,15 +161,20 @@ def reduce_to(
     trials: pd.DataFrame, reduction: str, dataset: str, table_path: Path, picture_dir: Path | None
 ) -> tuple[list[Path], str]:
     """Reduce a trials table the sweep's way; returns the files written and the summary line."""
+    check_reduction(reduction)
     if reduction == "fig7":
         result = reduce_trials(trials, dataset=dataset)
         write_result(result, table_path)
         pictures = plot_fig7(result, picture_dir, dataset=dataset) if picture_dir else []
         return [Path(table_path), *pictures], summary_line(summarize(result))
-    if reduction in REDUCTIONS:
-        return REDUCTIONS[reduction](trials, dataset, table_path, picture_dir)
-    known = ", ".join(["fig7", *REDUCTIONS])
-    raise ReduceError(f"unknown reduction {reduction!r}; known: {known}")
+    return REDUCTIONS[reduction](trials, dataset, table_path, picture_dir)
+
+
+def check_reduction(reduction: str) -> None:
+    """Fig. 7's reducer or one of ``plots_paper.REDUCTIONS``; anything else is refused."""
+    if reduction != "fig7" and reduction not in REDUCTIONS:
+        known = ", ".join(["fig7", *REDUCTIONS])
+        raise ReduceError(f"unknown reduction {reduction!r}; known: {known}")
 
 
 def reduce_run(plan: Plan) -> tuple[list[Path], str]:

@@ -227,8 +227,18 @@ def states_by_key(tracker: Tracker, keys: Iterable[str]) -> dict[str, str]:
     return {k: (runs[k].info.status if k in runs else "PENDING") for k in keys}
 
 
+SQLITE = "sqlite:///"
+
+
 def default_tracking_uri(out_dir: Path) -> str:
-    return f"sqlite:///{(out_dir / 'mlflow.db').resolve()}"
+    return f"{SQLITE}{(out_dir / 'mlflow.db').resolve()}"
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """The database file of a SQLite tracking URI; None for a server or another store."""
+    if not tracking_uri.startswith(SQLITE):
+        return None
+    return Path(tracking_uri.removeprefix(SQLITE)).resolve()
 
 
 def create_sqlite_store(tracking_uri: str) -> None:
@@ -238,14 +248,12 @@ def create_sqlite_store(tracking_uri: str) -> None:
     file in between (``mtsweep status`` during a run's start) would migrate it a second
     time and fail. Renaming a finished database into place leaves no such window.
     """
-    if not tracking_uri.startswith("sqlite:///"):
-        return
-    db = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
-    if db.exists():
+    db = sqlite_path(tracking_uri)
+    if db is None or db.exists():
         return
     db.parent.mkdir(parents=True, exist_ok=True)
     tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
-    MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments(max_results=1)
+    MlflowClient(tracking_uri=f"{SQLITE}{tmp}").search_experiments(max_results=1)
     if not db.exists():
         os.replace(tmp, db)
     else:
@@ -258,10 +266,8 @@ def local_artifact_location(tracking_uri: str) -> str | None:
     MLflow's default for a database store is ``./mlruns`` relative to wherever the
     driver was started; a server (http URI) serves its own artifacts, so it gets None.
     """
-    if not tracking_uri.startswith("sqlite:///"):
-        return None
-    db = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
-    return (db.parent / "mlartifacts").as_uri()
+    db = sqlite_path(tracking_uri)
+    return None if db is None else (db.parent / "mlartifacts").as_uri()
 
 
 def configure_quiet_mlflow() -> None:

@@ -67,6 +67,24 @@ def test_garbage_trials_table(capsys, tmp_path):
     assert not out.exists()
 
 
+def test_unknown_reduction_names_the_known_ones(capsys, tmp_path):
+    out = tmp_path / "result.parquet"
+    err = _one_line_error(
+        capsys,
+        [
+            "reduce",
+            "--from-table",
+            str(tmp_path / "t.parquet"),
+            "--reduction",
+            "fig8",
+            "--out",
+            str(out),
+        ],
+    )
+    assert "unknown reduction 'fig8'" in err and "attack_table" in err and "fig7" in err
+    assert not out.exists()
+
+
 def test_bad_flag_value_is_one_line(capsys):
     with pytest.raises(SystemExit) as e:
         main(["run", "taskonomy-pairs", "--seeds", "a,b"])

@@ -136,7 +136,8 @@ def test_failure_is_recorded_then_rerun_finishes_it(tmp_path, ray_local, capsys)
     assert again[0].info.run_id == runs[0].info.run_id
 
 
-def test_a_model_two_sweeps_share_is_trained_once(tmp_path, ray_local):
+def test_a_model_two_sweeps_share_is_trained_once(tmp_path, ray_local, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # artifacts must land beside each store, not in the cwd
     storage = tmp_path / "shared-checkpoints"
     first = _one_model_sweep(tmp_path, fail_attempts=0)
     raw = yaml.safe_load(first.read_text())
@@ -158,6 +159,9 @@ def test_a_model_two_sweeps_share_is_trained_once(tmp_path, ray_local):
     metric = "clean/depth_zbuffer/l1"
     assert run_a.data.metrics[metric] == run_b.data.metrics[metric]
     assert "fgsm_eps4/depth_zbuffer/l1" in run_b.data.metrics
+    assert not (tmp_path / "mlruns").exists()
+    for out in ("a", "b"):
+        assert list((tmp_path / out / "mlartifacts").rglob("prediction.png"))
 
 
 @pytest.mark.slow
