@@ -1,9 +1,33 @@
-"""L∞ attacks on images in [0, 1]: ``attack(x, loss_fn) -> x_adv`` (see DESIGN.md)."""
+"""L∞ attacks on dense-prediction models: FGSM, PGD, MIM and Houdini.
+
+The attack API (DESIGN.md). Images are float tensors in [0, 1]; the model normalises its
+input itself, so ``eps`` and ``step_size`` are measured in the same [0, 1] pixel units
+(4/255 is the paper's ε = 4). An attack is a callable ``attack(x, loss_fn) -> x_adv``:
+``loss_fn(x_adv)`` returns the scalar to *maximise*, summed over the batch, and the attack
+knows nothing else about the model or its tasks. The losses come from
+``attacks.objectives`` (one task, several tasks weighted, or Houdini's surrogate).
+
+- ``PGD`` (Madry et al.): a uniform random start in the eps-ball, then signed-gradient
+  steps, each projected back onto the ball and clamped to [0, 1].
+- ``MIM`` (Dong et al.): the same loop stepping along the sign of a momentum
+  ``g = decay·g + ∇/mean|∇|`` kept per sample.
+- ``FGSM``: one signed step of size eps. ``Houdini``: PGD's loop without the random
+  start, handed the Houdini surrogate of a segmentation metric.
+
+>>> from attacks import PGD
+>>> from attacks.objectives import task_objective
+>>> pgd = PGD(eps=4 / 255, step_size=1 / 255, steps=50, random_start=True)
+>>> x_adv = pgd(images, task_objective(model, task, target, mask))  # doctest: +SKIP
+
+Evaluation names such as ``pgd50_eps4`` map to attacks in ``attacks.eval_names``;
+``ATTACKS`` lists the families in the paper's table order.
+"""
 
 from attacks.base import Attack
+from attacks.eval_names import ATTACK_NAMES, ATTACKS
 from attacks.fgsm import FGSM
 from attacks.houdini import Houdini
 from attacks.mim import MIM
 from attacks.pgd import PGD
 
-__all__ = ["FGSM", "MIM", "PGD", "Attack", "Houdini"]
+__all__ = ["ATTACKS", "ATTACK_NAMES", "FGSM", "MIM", "PGD", "Attack", "Houdini"]

@@ -8,8 +8,11 @@ Each step costs exactly one forward and one backward pass of ``loss_fn``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
+
+from tasks.errors import MtsweepError
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -41,19 +44,29 @@ def uniform_start(x: torch.Tensor, eps: float, generator: torch.Generator | None
 class Attack:
     """An iterative signed-gradient L∞ attack; subclasses choose the step direction.
 
-    ``objective`` names the loss an evaluation should hand this attack: ``"task"`` (the
-    task's own training loss) or ``"houdini"`` (the Houdini surrogate of a metric).
+    Each subclass describes itself to the evaluation-name grammar (``attacks.eval_names``):
+
+    - ``name``: its family in evaluation names (``pgd`` in ``pgd50_eps4``);
+    - ``iterative``: whether a name gives a step count (FGSM's does not);
+    - ``task_kinds``: the task kinds it can attack (None: any), read by ``applies_to``;
+    - ``joint``: whether it can attack several tasks at once (an ``_mt`` evaluation);
+    - ``objective``: the loss an evaluation hands it, ``"task"`` (the task's own training
+      loss) or ``"houdini"`` (the Houdini surrogate of a metric).
     """
 
-    objective = "task"
+    name: ClassVar[str]
+    iterative: ClassVar[bool] = True
+    task_kinds: ClassVar[frozenset[str] | None] = None
+    joint: ClassVar[bool] = True
+    objective: ClassVar[str] = "task"
 
     def __init__(self, eps: float, step_size: float, steps: int, random_start: bool) -> None:
         if not eps >= 0:
-            raise ValueError(f"eps must be >= 0 (in [0, 1] pixel units), got {eps}")
+            raise MtsweepError(f"eps must be >= 0 (in [0, 1] pixel units), got {eps}")
         if not step_size > 0:
-            raise ValueError(f"step_size must be > 0 (in [0, 1] pixel units), got {step_size}")
+            raise MtsweepError(f"step_size must be > 0 (in [0, 1] pixel units), got {step_size}")
         if steps < 1:
-            raise ValueError(f"steps must be at least 1, got {steps}")
+            raise MtsweepError(f"steps must be at least 1, got {steps}")
         self.eps = float(eps)
         self.step_size = float(step_size)
         self.steps = int(steps)

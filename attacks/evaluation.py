@@ -15,13 +15,13 @@ from contextlib import contextmanager
 import torch
 
 from attacks.base import Attack, LossFn
-from attacks.evals import EvalSpec, build_attack, parse_eval
+from attacks.eval_names import EvalSpec, applies_to, build_attack, parse_eval
 from attacks.objectives import houdini_objective, multitask_objective, task_objective
+from tasks.batches import Batch, to_device
+from tasks.errors import MtsweepError
 from tasks.registry import Meter, Task
 
 log = logging.getLogger(__name__)
-
-Batch = dict
 
 
 @contextmanager
@@ -35,31 +35,24 @@ def eval_mode(model: torch.nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def to_device(batch: Batch, device: torch.device | str) -> Batch:
-    """Image, targets and masks of a collated batch on ``device``."""
-    return {
-        "image": batch["image"].to(device, non_blocking=True),
-        "targets": {k: v.to(device, non_blocking=True) for k, v in batch["targets"].items()},
-        "masks": {
-            k: None if v is None else v.to(device, non_blocking=True)
-            for k, v in batch.get("masks", {}).items()
-        },
-    }
-
-
 def eval_generator(seed: int, name: str) -> torch.Generator:
     """A CPU generator for one evaluation's random starts, fixed by the seed and the name."""
     return torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+
+
+def attacked_tasks(spec: EvalSpec, attacked: Sequence[Task]) -> Sequence[Task]:
+    """The tasks an evaluation attacks: all of ``attacked`` for ``_mt``, else the main one."""
+    return attacked if spec.multitask else attacked[:1]
 
 
 def attack_objective(
     model: torch.nn.Module, spec: EvalSpec, attack: Attack, attacked: Sequence[Task], batch: Batch
 ) -> LossFn:
     """What ``attack`` maximises for this evaluation on this batch."""
-    targets, masks = batch["targets"], batch["masks"]
+    targets, masks, tasks = batch["targets"], batch["masks"], attacked_tasks(spec, attacked)
     if spec.multitask:
-        return multitask_objective(model, attacked, targets, masks)
-    main = attacked[0]
+        return multitask_objective(model, tasks, targets, masks)
+    main = tasks[0]
     build = houdini_objective if attack.objective == "houdini" else task_objective
     return build(model, main, targets[main.name], masks.get(main.name))
 
@@ -74,19 +67,20 @@ def _check(
     for role, group in (("attacked", attacked), ("reported", report)):
         unknown = [t.name for t in group if t.name not in names]
         if unknown:
-            raise ValueError(
+            raise MtsweepError(
                 f"{role} task(s) {', '.join(unknown)} are not among the model's "
                 f"tasks ({', '.join(sorted(names))})"
             )
     for spec in specs:
         if not spec.is_clean and not attacked:
-            raise ValueError(
+            raise MtsweepError(
                 f"evaluation {spec.name!r} attacks a task, but no attacked task was given"
             )
-        if spec.attack == "houdini" and attacked[0].kind != "segmentation":
-            raise ValueError(
-                f"evaluation {spec.name!r}: Houdini attacks segmentation only, "
-                f"but the attacked task is {attacked[0].name!r}"
+        targets = attacked_tasks(spec, attacked)
+        if not applies_to(spec.name, targets):
+            raise MtsweepError(
+                f"evaluation {spec.name!r} does not apply to the attacked task(s) "
+                f"{', '.join(f'{t.name} ({t.kind})' for t in targets)}"
             )
 
 

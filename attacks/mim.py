@@ -18,7 +18,15 @@ _TINY = 1e-12
 
 
 class MIM(Attack):
-    """g ← decay·g + ∇/mean|∇| (per sample), step along sign(g); projected like PGD."""
+    """g ← decay·g + ∇/mean|∇| (per sample), step along sign(g); projected like PGD.
+
+    >>> from attacks import MIM
+    >>> mim = MIM(eps=4 / 255, step_size=1 / 255, steps=100)  # the paper's mim100_eps4
+    >>> x_adv = mim(images, loss_fn)  # doctest: +SKIP
+    >>> mim_as_the_authors = MIM(4 / 255, 1 / 255, 100, decay=0.5)  # their code's decay
+    """
+
+    name = "mim"
 
     def __init__(
         self,

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from attacks.base import LossFn
+from attacks.eval_names import applies_to
+from tasks.errors import MtsweepError
 from tasks.registry import Task
 
 Model = torch.nn.Module
@@ -40,18 +42,28 @@ def task_objective(
 
 
 def task_weights(tasks: Sequence[Task], weights: Mapping[str, float] | None) -> dict[str, float]:
-    """The weight of each task: 1/M by default (the paper's equal weighting); all or none."""
+    """The weight of each attacked task: 1/M by default (the paper's equal weighting).
+
+    ``weights`` may be a model's whole loss-weight map λ (tasks not attacked are ignored);
+    every attacked task needs a weight, none may be negative and not all may be zero.
+    """
     if not tasks:
-        raise ValueError("a multitask objective needs at least one task; got none")
+        raise MtsweepError("a multitask objective needs at least one task; got none")
     if weights is None:
         return {t.name: 1.0 / len(tasks) for t in tasks}
     missing = [t.name for t in tasks if t.name not in weights]
     if missing:
-        raise ValueError(
+        raise MtsweepError(
             f"no weight given for task(s) {', '.join(missing)}; "
             f"pass a weight for every attacked task or none at all"
         )
-    return {t.name: float(weights[t.name]) for t in tasks}
+    w = {t.name: float(weights[t.name]) for t in tasks}
+    bad = [f"{name}={v}" for name, v in w.items() if not v >= 0]
+    if bad or not any(w.values()):
+        raise MtsweepError(
+            f"attack weights must be >= 0 and not all zero; got {', '.join(bad) or w}"
+        )
+    return w
 
 
 def multitask_objective(
@@ -61,7 +73,13 @@ def multitask_objective(
     masks: Mapping[str, torch.Tensor | None],
     weights: Mapping[str, float] | None = None,
 ) -> LossFn:
-    """x ↦ Σ_batch Σ_c w_c L_c(model(x)): the joint attack on all ``tasks`` (one forward)."""
+    """x ↦ Σ_batch Σ_c w_c L_c(model(x)): the joint attack on all ``tasks`` (one forward).
+
+    Evaluations (``_mt``) use the default 1/M. Adversarial training passes the model's
+    loss weights λ (``MultiTaskLoss.weights``), so its attack weighs the tasks as training
+    does: an auxiliary task at λ_a = 0.01 (the autoencoder, say) pulls the perturbation
+    with 1/100 of the main task's weight, not with an equal share.
+    """
     w = task_weights(tasks, weights)
 
     def loss_fn(x: torch.Tensor) -> torch.Tensor:
@@ -124,8 +142,8 @@ def houdini_objective(
     1 − mIoU of the current prediction is a per-image constant: no gradient flows through
     it. The paper's code weighted by the IoU itself, which rewards what it should punish.
     """
-    if task.kind != "segmentation":
-        raise ValueError(
+    if not applies_to("houdini", [task]):
+        raise MtsweepError(
             f"Houdini attacks a segmentation metric; task {task.name!r} is "
             f"{task.kind}: use pgd or mim for it"
         )

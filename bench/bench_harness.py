@@ -21,9 +21,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from models import build_model
-from orchestrator.data import ensure_data, open_split
-from orchestrator.training import collate
-from orchestrator.trial import run_trial, seed_everything
+from orchestrator.trial.data import ensure_data, open_split
+from tasks.batches import collate
+from orchestrator.trial.run import run_trial, seed_everything
 from sweeps.definition import load_sweep
 from sweeps.spec import TrialSpec
 from tasks.registry import get_task

@@ -9,19 +9,19 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from tasks.synth import write_cityscapes, write_taskonomy
+from tasks.datasets import dataset_names, get_dataset
 
 from record import command, record
 
 # (size, images): enough images for a stable rate, few enough to stay well under a minute.
 RUNS = ((64, 24), (256, 6))
-WRITERS = {"taskonomy": write_taskonomy, "cityscapes": write_cityscapes}
 
 
 def main() -> None:
     numbers: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, writer in WRITERS.items():
+        for name in dataset_names():
+            writer = get_dataset(name).write_synthetic
             for size, n in RUNS:
                 writer(Path(tmp) / f"warm-{name}-{size}", n=1, size=size, seed=99)
                 report = writer(Path(tmp) / f"{name}-{size}", n=n, size=size, seed=0)

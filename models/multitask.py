@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.normalize import Normalize
+from tasks.errors import MtsweepError
 from tasks.registry import Task
 
 
@@ -24,10 +25,6 @@ class MultiTaskNet(nn.Module):
         self.normalize = Normalize()
         self.encoder = encoder
         self.decoders = nn.ModuleDict(dict(decoders))
-
-    @property
-    def task_names(self) -> list[str]:
-        return list(self.decoders.keys())
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         size = x.shape[-2:]
@@ -47,7 +44,7 @@ class MultiTaskLoss:
     def __init__(self, tasks: Sequence[Task], weights: Mapping[str, float]) -> None:
         missing = [t.name for t in tasks if t.name not in weights]
         if missing:
-            raise ValueError(f"no loss weight for task(s) {', '.join(missing)}")
+            raise MtsweepError(f"no loss weight for task(s) {', '.join(missing)}")
         self.tasks = list(tasks)
         self.weights = {t.name: float(weights[t.name]) for t in tasks}
 

@@ -1,12 +1,24 @@
-"""The Taskonomy network of Standley et al. that the paper follows: a ResNet-18 encoder
-(randomly initialised, output stride 32) and per-task decoders of five ×2 up-sampling
-stages. ``width`` scales every channel count (64 = the paper) so the smoke preset runs
-on a laptop CPU."""
+"""The Taskonomy network of Standley et al. (tstandley/taskgrouping) that the paper and its
+code follow: a ResNet-18 encoder (randomly initialised, output stride 32) and per-task
+decoders of five ×2 transposed-convolution stages. The first four stages refine with a 3×3
+convolution; the last goes straight to the 3×3 head, as the reference ``Decoder`` does (no
+conv at full resolution), and the decoder's convolutions keep their biases like the
+reference's. ``width`` scales every channel count (64 = the paper) so the smoke preset runs
+on a laptop CPU.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from torch import nn
 from torchvision.models.resnet import BasicBlock
+
+from models.multitask import MultiTaskNet
+from models.registry import register_arch
+from models.weights import WeightsError
+from tasks.registry import Task
 
 PAPER_WIDTH = 64
 DECODER_CHANNELS = (256, 128, 64, 48, 32)  # after the encoder's 512, at width 64
@@ -49,15 +61,15 @@ class ResNet18Encoder(nn.Sequential):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
-def _up_stage(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.ConvTranspose2d(cin, cout, 2, stride=2, bias=False),
+def _up_stage(cin: int, cout: int, refine: bool) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.ConvTranspose2d(cin, cout, 2, stride=2),
         nn.BatchNorm2d(cout),
         nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
+    ]
+    if refine:
+        layers += [nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
 
 
 class TaskonomyDecoder(nn.Sequential):
@@ -65,5 +77,25 @@ class TaskonomyDecoder(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, width: float = PAPER_WIDTH) -> None:
         chans = [in_channels] + [scaled(n, width) for n in DECODER_CHANNELS]
-        stages = [_up_stage(a, b) for a, b in zip(chans[:-1], chans[1:], strict=True)]
+        last = len(DECODER_CHANNELS) - 1
+        stages = [
+            _up_stage(a, b, refine=i < last)
+            for i, (a, b) in enumerate(zip(chans[:-1], chans[1:], strict=True))
+        ]
         super().__init__(*stages, nn.Conv2d(chans[-1], out_channels, 3, padding=1))
+
+
+@register_arch("resnet18")
+def resnet18(
+    tasks: Sequence[Task], width: float | None = None, init_from: Path | None = None
+) -> MultiTaskNet:
+    """ResNet-18 encoder + one Taskonomy decoder per task (the paper's Taskonomy network)."""
+    if init_from is not None:
+        raise WeightsError(
+            "init_from: resnet18 has no published weights to load (the paper trains it "
+            "from scratch); drop init_from"
+        )
+    w = PAPER_WIDTH if width is None else width
+    encoder = ResNet18Encoder(w)
+    decoders = {t.name: TaskonomyDecoder(encoder.out_channels, t.channels, w) for t in tasks}
+    return MultiTaskNet(encoder, decoders)

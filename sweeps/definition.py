@@ -1,41 +1,43 @@
-"""Sweep definitions: load a YAML file, validate it, expand it into TrialSpecs.
+"""Sweep definitions: load a YAML file, check it, expand it into TrialSpecs.
 
-A sweep names a dataset, an architecture, a set of models (which tasks each trains and
-which are its main tasks), the evaluations every model gets, and presets (smoke, paper, …)
-that set the budget. Everything here is checked before anything runs, so a typo costs a
-one-line error instead of a failed cluster job.
+A sweep names a dataset, an architecture, its models (which tasks each trains, which are
+its main tasks), the evaluations every model gets, and presets (smoke, paper, …) that set
+the budget through typed blocks (``sweeps.presets``). Everything is checked when the sweep
+loads, so a typo costs a one-line error instead of a failed cluster job.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from attacks.evals import parse_eval
+from attacks.eval_names import applies_to, parse_eval
+from attacks.measures import MEASURES
+from models import arch_names
+from sweeps.presets import (
+    BLOCKS,
+    AdversarialConfig,
+    DataConfig,
+    ResourcesConfig,
+    SweepError,
+    apply_overrides,
+    as_mapping,
+    parse_block,
+    unknown_key,
+)
 from sweeps.spec import TrialSpec
-from tasks.registry import DATASETS, UnknownTaskError, get_task, parse_tasks
+from tasks.datasets import dataset_names
+from tasks.registry import UnknownTaskError, get_task, parse_tasks
 
 BUILTIN_DIR = Path(__file__).parent
-ARCHS = ("resnet18", "drn_d_22", "drn_d_105")
-MEASURES = ("grad_norm", "output_dim")
-PRESET_KEYS = {
-    "seeds",
-    "arch",
-    "evals",
-    "measures",
-    "data",
-    "model",
-    "train",
-    "evaluation",
-    "resources",
-    "adversarial",
-    "extra",
-}
-TOP_KEYS = {
+# Keys a preset may set: its own seeds, and overrides of the sweep's choices and blocks.
+PRESET_KEYS = ("seeds", "arch", "evals", "measures", *BLOCKS)
+# Blocks a sweep may set once for all presets (a preset's own block replaces it whole).
+SWEEP_BLOCKS = ("adversarial", "output_dim")
+TOP_KEYS = (
     "name",
     "reproduces",
     "description",
@@ -46,16 +48,12 @@ TOP_KEYS = {
     "attacked",
     "report",
     "measures",
-    "adversarial",
-    "extra",
     "presets",
     "reduction",
-}
-REDUCTIONS = ("fig7", "multitask_attack", "attack_table", "output_dim", "none")
+    *SWEEP_BLOCKS,
+)
 
-
-class SweepError(ValueError):
-    """A sweep definition or a request against it that cannot be honoured."""
+__all__ = ["ModelEntry", "Sweep", "SweepError", "builtin_names", "load_sweep", "parse_sweep"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +73,8 @@ class ModelEntry:
 
 @dataclass
 class Sweep:
+    """A checked sweep file: its models, evaluations and raw presets (checked, not merged)."""
+
     name: str
     dataset: str
     arch: str
@@ -86,92 +86,119 @@ class Sweep:
     presets: dict[str, dict[str, Any]]
     reproduces: str = ""
     description: str = ""
-    adversarial: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    blocks: dict[str, Any] = field(default_factory=dict)  # sweep-level adversarial/output_dim
     reduction: str = "none"
     source: Path | None = None
 
-    # ---------------------------------------------------------------- expansion
-    def preset(self, name: str) -> dict[str, Any]:
+    # ---------------------------------------------------------------- presets
+    def preset(self, name: str, overrides: list[str] | None = None) -> dict[str, Any]:
+        """A preset's raw mapping with ``--set`` overrides applied and checked."""
         if name not in self.presets:
             raise SweepError(
                 f"sweep {self.name!r} has no preset {name!r}; choose one of {', '.join(self.presets)}"
             )
-        return self.presets[name]
+        raw = self.presets[name]
+        if overrides:
+            raw = apply_overrides(raw, overrides, f"presets.{name}")
+            check_preset(name, raw)
+        return raw
 
+    def resolved(self, name: str, overrides: list[str] | None = None) -> dict[str, Any]:
+        """The preset as a trial sees it: every block with its defaults filled in."""
+        p = self.preset(name, overrides)
+        out: dict[str, Any] = {
+            "seeds": list(p.get("seeds", [0])),
+            "arch": p.get("arch", self.arch),
+            "evals": list(p.get("evals", self.evals)),
+            "measures": list(p.get("measures", self.measures)),
+        }
+        for block, cls in BLOCKS.items():
+            raw = p.get(block, self.blocks.get(block))
+            if block in SWEEP_BLOCKS and raw is None:
+                continue
+            out[block] = as_mapping(parse_block(cls, raw, f"presets.{name}.{block}"))
+        return out
+
+    def resources(self, preset: str, overrides: list[str] | None = None) -> ResourcesConfig:
+        raw = self.preset(preset, overrides).get("resources")
+        return parse_block(ResourcesConfig, raw, f"presets.{preset}.resources")
+
+    def needs_data_root(self, preset: str) -> bool:
+        data = self.presets.get(preset, {}).get("data")
+        return parse_block(DataConfig, data, "data").source == "real"
+
+    # ---------------------------------------------------------------- expansion
     def expand(
         self,
         preset: str,
         tasks: list[str] | None = None,
         seeds: list[int] | None = None,
         data_root: str | None = None,
+        overrides: list[str] | None = None,
+        require_data: bool = True,
     ) -> list[TrialSpec]:
-        """Every trial of this sweep under a preset; --tasks keeps models trained only on those tasks."""
-        p = self.preset(preset)
-        models = self.models
-        if tasks:
-            try:
-                keep = {t.name for t in parse_tasks(self.dataset, tasks)}
-            except UnknownTaskError as e:
-                raise SweepError(f"--tasks: {e}") from None
-            models = [m for m in models if set(m.train) <= keep]
-            if not models:
-                raise SweepError(
-                    f"--tasks {','.join(tasks)} leaves no model of sweep {self.name!r}; "
-                    "name tasks that its models train (see 'mtsweep show')"
-                )
+        """Every trial of this sweep under a preset; --tasks keeps models trained only on those.
+
+        ``require_data=False`` expands a real-data preset without a data root (to show, count
+        or look trials up): the root is not part of the trial key.
+        """
+        p = self.preset(preset, overrides)
+        models = self._narrowed(tasks)
         seed_list = list(seeds) if seeds is not None else list(p.get("seeds", [0]))
-        data = dict(p.get("data", {}))
+        data = dict(p.get("data") or {})
         if data_root is not None:
             data = {**data, "source": "real", "root": str(Path(data_root).expanduser().resolve())}
-        elif data.get("source") == "real" and not data.get("root"):
+        elif data.get("source") == "real" and not data.get("root") and require_data:
             raise SweepError(
                 f"preset {preset!r} of {self.name!r} reads real {self.dataset} data: pass "
                 "--data-root DIR, or use the smoke preset (synthetic data)"
             )
-        arch = p.get("arch", self.arch)
         evals = tuple(p.get("evals", self.evals))
-        measures = tuple(p.get("measures", self.measures))
-        adversarial = p.get("adversarial", self.adversarial)
-        extra = {**self.extra, **p.get("extra", {})}
+        adversarial = p.get("adversarial", self.blocks.get("adversarial"))
+        output_dim = p.get("output_dim", self.blocks.get("output_dim"))
         specs = []
         for m in models:
             attacked = m.main if self.attacked == "main" else m.train
-            report = m.main if self.report == "main" else m.train
-            # Houdini attacks a segmentation metric; it does not apply to other main tasks.
-            segmentation = all(get_task(self.dataset, t).kind == "segmentation" for t in attacked)
-            model_evals = tuple(e for e in evals if segmentation or not e.startswith("houdini"))
+            tasks_attacked = [get_task(self.dataset, t) for t in attacked]
             for seed in seed_list:
                 specs.append(
                     TrialSpec(
                         sweep=self.name,
                         preset=preset,
                         dataset=self.dataset,
-                        arch=arch,
+                        arch=p.get("arch", self.arch),
                         train_tasks=m.train,
                         main_tasks=m.main,
                         weights=m.weights(),
-                        evals=model_evals,
+                        evals=tuple(e for e in evals if applies_to(e, tasks_attacked)),
                         attacked=attacked,
-                        report=report,
+                        report=m.main if self.report == "main" else m.train,
                         seed=int(seed),
                         data=data,
-                        model=dict(p.get("model", {})),
-                        train=dict(p.get("train", {})),
-                        evaluation=dict(p.get("evaluation", {})),
-                        measures=measures,
-                        adversarial=copy.deepcopy(adversarial),
-                        extra=extra,
+                        model=dict(p.get("model") or {}),
+                        train=dict(p.get("train") or {}),
+                        evaluation=dict(p.get("evaluation") or {}),
+                        measures=tuple(p.get("measures", self.measures)),
+                        adversarial=dict(adversarial) if adversarial else None,
+                        output_dim=dict(output_dim) if output_dim else {},
                     )
                 )
         return specs
 
-    def resources(self, preset: str) -> dict[str, float]:
-        r = self.preset(preset).get("resources", {})
-        return {
-            "cpus_per_trial": float(r.get("cpus_per_trial", 1)),
-            "gpus_per_trial": float(r.get("gpus_per_trial", 0)),
-        }
+    def _narrowed(self, tasks: list[str] | None) -> list[ModelEntry]:
+        if not tasks:
+            return self.models
+        try:
+            keep = {t.name for t in parse_tasks(self.dataset, tasks)}
+        except UnknownTaskError as e:
+            raise SweepError(f"--tasks: {e}") from None
+        models = [m for m in self.models if set(m.train) <= keep]
+        if not models:
+            raise SweepError(
+                f"--tasks {','.join(tasks)} leaves no model of sweep {self.name!r}; "
+                "name tasks that its models train (see 'mtsweep show')"
+            )
+        return models
 
 
 # -------------------------------------------------------------------- loading
@@ -191,6 +218,8 @@ def load_sweep(name_or_path: str) -> Sweep:
                 f"unknown sweep {name_or_path!r}; built-in sweeps: {', '.join(builtin_names())} "
                 "(or give a path to a YAML file)"
             )
+    if path.is_dir():
+        raise SweepError(f"sweep file {path} is a directory; give a YAML file")
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -201,46 +230,50 @@ def load_sweep(name_or_path: str) -> Sweep:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise SweepError(f"sweep file {path} is not valid YAML{where}; fix the syntax") from None
-    return parse_sweep(raw, source=path)
+    try:
+        return parse_sweep(raw, source=path)
+    except SweepError as e:
+        raise SweepError(f"{path}: {e}") from None
 
 
-def _require(cond: bool, where: Path | None, msg: str) -> None:
+def _require(cond: bool, msg: str) -> None:
     if not cond:
-        prefix = f"{where}: " if where else ""
-        raise SweepError(prefix + msg)
+        raise SweepError(msg)
 
 
-def _task_names(dataset: str, spec: Any, src: Path | None, what: str) -> tuple[str, ...]:
+def _task_names(dataset: str, spec: Any, what: str) -> tuple[str, ...]:
     try:
         if isinstance(spec, list):
             spec = [str(s) for s in spec]
         return tuple(t.name for t in parse_tasks(dataset, spec))
     except UnknownTaskError as e:
-        raise SweepError(f"{src}: {what}: {e}") from None
+        raise SweepError(f"{what}: {e}") from None
 
 
-def _positive(value: Any, src: Path | None, what: str) -> float:
+def _positive(value: Any, what: str) -> float:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-    _require(ok, src, f"{what} must be a positive number, got {value!r}")
+    _require(ok, f"{what}: expected a positive number, got {value!r}")
     return float(value)
 
 
-def _parse_models(dataset: str, raw: Any, src: Path | None) -> list[ModelEntry]:
+def _parse_models(dataset: str, raw: Any) -> list[ModelEntry]:
     _require(
         isinstance(raw, dict) and len(raw) == 1 and next(iter(raw)) in ("pairs", "list"),
-        src,
-        "'models' must be a mapping with one key: 'pairs' or 'list'",
+        "models: expected a mapping with one key, 'pairs' or 'list'",
     )
     kind, body = next(iter(raw.items()))
     if kind == "pairs":
-        _require(isinstance(body, dict) and "tasks" in body, src, "models.pairs needs 'tasks'")
-        names = _task_names(dataset, body["tasks"], src, "models.pairs.tasks")
-        weights = dict(body.get("aux_weight", {}))
-        default = _positive(weights.pop("default", 0.01), src, "aux_weight.default")
-        by_aux = {
-            get_task(dataset, str(k)).name: _positive(v, src, f"aux_weight.{k}")
-            for k, v in weights.items()
-        }
+        _require(isinstance(body, dict) and "tasks" in body, "models.pairs.tasks: required")
+        for key in body:
+            if key not in ("tasks", "aux_weight"):
+                raise unknown_key("models.pairs", str(key), ["tasks", "aux_weight"])
+        names = _task_names(dataset, body["tasks"], "models.pairs.tasks")
+        weights = dict(body.get("aux_weight") or {})
+        default = _positive(weights.pop("default", 0.01), "models.pairs.aux_weight.default")
+        by_aux = {}
+        for k, v in weights.items():
+            aux = _task_names(dataset, [str(k)], f"models.pairs.aux_weight.{k}")[0]
+            by_aux[aux] = _positive(v, f"models.pairs.aux_weight.{k}")
         entries = [ModelEntry(train=(m,), main=(m,)) for m in names]
         entries += [
             ModelEntry(train=(m, a), main=(m,), aux_weight=by_aux.get(a, default))
@@ -249,125 +282,119 @@ def _parse_models(dataset: str, raw: Any, src: Path | None) -> list[ModelEntry]:
             if a != m
         ]
         return entries
-    _require(isinstance(body, list) and body, src, "models.list must be a non-empty list")
+    _require(isinstance(body, list) and body, "models.list: expected a non-empty list")
     entries = []
     for i, item in enumerate(body):
-        _require(isinstance(item, dict) and "train" in item, src, f"models.list[{i}] needs 'train'")
-        train = _task_names(dataset, str(item["train"]), src, f"models.list[{i}].train")
-        main = _task_names(
-            dataset, str(item.get("main", item["train"])), src, f"models.list[{i}].main"
-        )
-        _require(set(main) <= set(train), src, f"models.list[{i}]: main tasks must be trained")
-        aux = float(item.get("aux_weight", 0.0))
+        where = f"models.list[{i}]"
+        _require(isinstance(item, dict) and "train" in item, f"{where}.train: required")
+        for key in item:
+            if key not in ("train", "main", "aux_weight"):
+                raise unknown_key(where, str(key), ["train", "main", "aux_weight"])
+        train = _task_names(dataset, str(item["train"]), f"{where}.train")
+        main = _task_names(dataset, str(item.get("main", item["train"])), f"{where}.main")
+        _require(set(main) <= set(train), f"{where}.main: main tasks must be trained")
+        aux = 0.0
         if len(main) < len(train):
-            aux = _positive(item.get("aux_weight"), src, f"models.list[{i}].aux_weight")
+            aux = _positive(item.get("aux_weight"), f"{where}.aux_weight")
         entries.append(ModelEntry(train=train, main=main, aux_weight=aux))
     return entries
 
 
-def _check_preset(name: str, p: Any, src: Path | None) -> dict[str, Any]:
-    _require(isinstance(p, dict), src, f"preset {name!r} must be a mapping")
-    unknown = set(p) - PRESET_KEYS
+def _check_evals(evals: Any, where: str) -> list[str]:
     _require(
-        not unknown,
-        src,
-        f"preset {name!r}: unknown key(s) {sorted(unknown)}; allowed: {sorted(PRESET_KEYS)}",
+        isinstance(evals, list) and bool(evals), f"{where}: expected a non-empty list of names"
     )
-    seeds = p.get("seeds", [0])
-    _require(
-        isinstance(seeds, list) and seeds and all(isinstance(s, int) and s >= 0 for s in seeds),
-        src,
-        f"preset {name!r}: seeds must be a list of non-negative integers",
-    )
-    train = p.get("train", {})
-    for key in ("epochs", "batch_size"):
-        if key in train:
-            v = train[key]
-            _require(
-                isinstance(v, int) and v > 0,
-                src,
-                f"preset {name!r}: train.{key} must be a positive integer, got {v!r}",
-            )
-    if "lr" in train:
-        _positive(train["lr"], src, f"preset {name!r}: train.lr")
-    every = train.get("checkpoint_every_s", 0)
-    _require(
-        isinstance(every, int | float) and not isinstance(every, bool) and every >= 0,
-        src,
-        f"preset {name!r}: train.checkpoint_every_s must be a number of seconds >= 0, "
-        f"got {every!r}",
-    )
-    data = p.get("data", {})
-    _require(
-        data.get("source", "synthetic") in ("synthetic", "real"),
-        src,
-        f"preset {name!r}: data.source must be 'synthetic' or 'real'",
-    )
-    res = p.get("resources", {})
-    for key in ("cpus_per_trial", "gpus_per_trial"):
-        if key in res:
-            v = res[key]
-            _require(
-                isinstance(v, int | float) and v >= 0,
-                src,
-                f"preset {name!r}: resources.{key} must be >= 0, got {v!r}",
-            )
-    if "arch" in p:
-        _require(
-            p["arch"] in ARCHS,
-            src,
-            f"preset {name!r}: unknown arch {p['arch']!r}; known: {', '.join(ARCHS)}",
-        )
-    return p
-
-
-def _check_evals(evals: Any, src: Path | None, where: str) -> list[str]:
-    _require(isinstance(evals, list) and evals, src, f"{where} must be a non-empty list")
     for e in evals:
         try:
             parse_eval(str(e))
         except ValueError as err:
-            raise SweepError(f"{src}: {where}: {err}") from None
+            raise SweepError(f"{where}: {err}") from None
     return [str(e) for e in evals]
 
 
+def _check_measures(measures: Any, where: str) -> list[str]:
+    _require(isinstance(measures, list), f"{where}: expected a list of measure names")
+    for m in measures:
+        _require(m in MEASURES, f"{where}: unknown measure {m!r}; known: {', '.join(MEASURES)}")
+    return list(measures)
+
+
+def _check_arch(arch: Any, where: str) -> str:
+    known = arch_names()
+    _require(arch in known, f"{where}: unknown architecture {arch!r}; known: {', '.join(known)}")
+    return str(arch)
+
+
+def check_preset(name: str, p: Any) -> dict[str, Any]:
+    """Refuse an unknown key or a wrong value anywhere in one preset, naming its dotted key."""
+    where = f"presets.{name}"
+    _require(isinstance(p, dict), f"{where}: expected a mapping")
+    for key in p:
+        if key not in PRESET_KEYS:
+            raise unknown_key(where, str(key), list(PRESET_KEYS))
+    seeds = p.get("seeds", [0])
+    _require(
+        isinstance(seeds, list)
+        and bool(seeds)
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds),
+        f"{where}.seeds: expected a non-empty list of non-negative integers, got {seeds!r}",
+    )
+    if "arch" in p:
+        _check_arch(p["arch"], f"{where}.arch")
+    if "evals" in p:
+        _check_evals(p["evals"], f"{where}.evals")
+    if "measures" in p:
+        _check_measures(p["measures"], f"{where}.measures")
+    for block, cls in BLOCKS.items():
+        if block in p:
+            parse_block(cls, p[block], f"{where}.{block}")
+    if "adversarial" in p:
+        adv = parse_block(AdversarialConfig, p["adversarial"], f"{where}.adversarial")
+        _check_evals([adv.eval], f"{where}.adversarial.eval")
+    return p
+
+
 def parse_sweep(raw: Any, source: Path | None = None) -> Sweep:
-    """Validate a sweep mapping (already parsed from YAML)."""
-    src = source
-    _require(isinstance(raw, dict), src, "a sweep file must be a YAML mapping")
-    unknown = set(raw) - TOP_KEYS
-    _require(not unknown, src, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
+    """Check a sweep mapping (already parsed from YAML) and build the Sweep."""
+    _require(isinstance(raw, dict), "a sweep file must be a YAML mapping")
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise unknown_key("sweep", str(key), list(TOP_KEYS))
     for key in ("name", "dataset", "arch", "models", "evals", "presets"):
-        _require(key in raw, src, f"missing required key {key!r}")
+        _require(key in raw, f"sweep.{key}: required key is missing")
     dataset = raw["dataset"]
-    _require(dataset in DATASETS, src, f"unknown dataset {dataset!r}; choose one of {DATASETS}")
-    _require(raw["arch"] in ARCHS, src, f"unknown arch {raw['arch']!r}; known: {', '.join(ARCHS)}")
+    known = dataset_names()
+    _require(
+        dataset in known, f"sweep.dataset: unknown dataset {dataset!r}; known: {', '.join(known)}"
+    )
+    arch = _check_arch(raw["arch"], "sweep.arch")
     for key in ("attacked", "report"):
-        _require(raw.get(key, "main") in ("main", "all"), src, f"{key} must be 'main' or 'all'")
+        _require(raw.get(key, "main") in ("main", "all"), f"sweep.{key}: expected 'main' or 'all'")
     reduction = raw.get("reduction", "none")
-    _require(reduction in REDUCTIONS, src, f"reduction must be one of {REDUCTIONS}")
-    measures = list(raw.get("measures", []))
-    _require(set(measures) <= set(MEASURES), src, f"measures must be among {MEASURES}")
+    _require(isinstance(reduction, str), "sweep.reduction: expected a reduction name")
+    blocks = {}
+    for block in SWEEP_BLOCKS:
+        if raw.get(block) is not None:
+            parse_block(BLOCKS[block], raw[block], f"sweep.{block}")
+            blocks[block] = raw[block]
+    if "adversarial" in blocks:
+        _check_evals([blocks["adversarial"]["eval"]], "sweep.adversarial.eval")
     presets = raw["presets"]
-    _require(isinstance(presets, dict) and presets, src, "'presets' must be a non-empty mapping")
-    checked = {str(k): _check_preset(str(k), v, src) for k, v in presets.items()}
-    for pname, p in checked.items():
-        if "evals" in p:
-            _check_evals(p["evals"], src, f"preset {pname!r}: evals")
+    _require(isinstance(presets, dict) and bool(presets), "sweep.presets: expected a mapping")
+    checked = {str(k): check_preset(str(k), v) for k, v in presets.items()}
     return Sweep(
         name=str(raw["name"]),
         dataset=dataset,
-        arch=raw["arch"],
-        models=_parse_models(dataset, raw["models"], src),
-        evals=_check_evals(raw["evals"], src, "evals"),
+        arch=arch,
+        models=_parse_models(dataset, raw["models"]),
+        evals=_check_evals(raw["evals"], "sweep.evals"),
         attacked=raw.get("attacked", "main"),
         report=raw.get("report", "main"),
-        measures=measures,
+        measures=_check_measures(list(raw.get("measures", [])), "sweep.measures"),
         presets=checked,
         reproduces=str(raw.get("reproduces", "")),
         description=str(raw.get("description", "")),
-        adversarial=raw.get("adversarial"),
-        extra=dict(raw.get("extra", {})),
+        blocks=blocks,
         reduction=reduction,
         source=source,
     )

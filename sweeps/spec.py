@@ -34,10 +34,10 @@ class TrialSpec:
     main_tasks: tuple[str, ...]
     weights: dict[str, float]
     evals: tuple[str, ...]
-    attacked: tuple[
-        str, ...
-    ]  # tasks a single-task eval attacks first / an _mt eval attacks together
-    report: tuple[str, ...]  # tasks whose metrics are recorded under every eval
+    # Tasks a single-task eval attacks (the first) / an _mt eval attacks together.
+    attacked: tuple[str, ...]
+    # Tasks whose metrics are recorded under every eval.
+    report: tuple[str, ...]
     seed: int
     data: dict[str, Any]
     model: dict[str, Any]
@@ -45,13 +45,16 @@ class TrialSpec:
     evaluation: dict[str, Any]
     measures: tuple[str, ...] = ()
     adversarial: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    output_dim: dict[str, Any] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- identity
     def _result_fields(self) -> dict[str, Any]:
         d = asdict(self)
         for name in ("sweep", "preset"):
             d.pop(name)
+        # Key schema of release 0.1.0, kept so its stores resume: output_dim lived in "extra".
+        output_dim = d.pop("output_dim")
+        d["extra"] = {"output_dim": output_dim} if output_dim else {}
         d["data"] = {k: v for k, v in self.data.items() if k != "root"}
         d["train"] = {k: v for k, v in self.train.items() if k not in RUNTIME_ONLY}
         return d

@@ -1,12 +1,24 @@
-"""The one exception the dataset readers raise for unusable files.
+"""The project's user-facing error base, and the errors the ``tasks`` package raises.
 
-A ``ValueError`` subclass so callers that already treat bad input as ``ValueError`` keep
-working; the CLI turns it into a single line and exit code 2. Every message names the
-offending file or folder and says what to do about it.
+Every error that means "your input is wrong, here is what to do" derives from
+``MtsweepError`` (a ``ValueError``), wherever in the stack it is raised; the CLI turns any
+of them into one line on stderr and exit code 2. Bugs keep their traceback.
 """
 
 from __future__ import annotations
 
 
-class DataError(ValueError):
+class MtsweepError(ValueError):
+    """Bad input or a request that cannot be honoured; the message says what to do."""
+
+
+class DataError(MtsweepError):
     """A data file or folder that is missing, corrupt or in the wrong format."""
+
+
+class LabelError(MtsweepError):
+    """A label array that cannot be decoded as its task promises (wrong bit depth or shape)."""
+
+
+class UnknownTaskError(MtsweepError):
+    """A task, dataset or target convention name that the registry does not know."""

@@ -1,99 +1,79 @@
-"""Reader of Taskonomy as it lies on disk, in any of the three usual layouts.
+"""Reader of Taskonomy as it lies on disk, in any of the usual layouts.
 
-The layouts differ only in where a (building, domain) folder is; file names are always
-``point_{P}_view_{V}_domain_{domain}.png``. Labels are decoded at file resolution by the
-task registry and then resized, so a dataset stored at 512 px and one at 256 px give the
-same targets at a trial's size.
+The layouts (:data:`tasks.formats.taskonomy.LAYOUTS`) differ only in where a
+(building, domain) folder is; file names are always ``point_{P}_view_{V}_domain_{domain}.png``.
+Labels are decoded at file resolution under the tasks' target convention and then resized,
+so a dataset stored at 512 px and one at 256 px give the same targets at a trial's size.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from tasks.errors import DataError
-from tasks.images import SampleReader, fit_label, read_image, read_label, read_png
-from tasks.registry import Decoded, Task, decode_taskonomy_depth
-from tasks.taskonomy_splits import TINY
+from tasks.formats.taskonomy import (
+    DEPTH,
+    LAYOUTS,
+    MASK,
+    OMNIDATA_COMPONENT,
+    RGB,
+    RGB_FILE,
+    Layout,
+    ViewKey,
+    buildings,
+)
+from tasks.labels import Decoded
+from tasks.reading import SampleReader, fit_label, read_image, read_label, read_png
+from tasks.registry import Task, get_task
 
 log = logging.getLogger(__name__)
 
-RGB = "rgb"
-MASK = "mask"
-DEPTH = "depth_zbuffer"
-_RGB_FILE = re.compile(r"point_(\d+)_view_(\d+)_domain_rgb\.png")
-LAYOUTS = (
-    "{root}/{building}/{domain}/ (one folder per building)",
-    "{root}/{domain}/{building}/ (Standley et al.)",
-    "{root}/{domain}/ (a single building named after the root)",
-)
+_LAYOUT_LIST = "; ".join(LAYOUTS.values())
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Where the folder of one (building, domain) pair is under a root."""
-
-    root: Path
-    kind: str  # "building_first", "domain_first" or "flat"
-
-    def folder(self, building: str, domain: str) -> Path:
-        if self.kind == "building_first":
-            return self.root / building / domain
-        if self.kind == "domain_first":
-            return self.root / domain / building
-        return self.root / domain
-
-
-@dataclass(frozen=True)
-class View:
-    building: str
-    point: int
-    view: int
-
-    @property
-    def stem(self) -> str:
-        return f"point_{self.point}_view_{self.view}"
-
-    def file(self, layout: Layout, domain: str, suffix: str) -> Path:
-        return layout.folder(self.building, domain) / f"{self.stem}_domain_{suffix}.png"
+def _subfolders(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if p.is_dir())
 
 
 def find_buildings(root: Path) -> tuple[Layout, list[str]]:
     """The layout of ``root`` and the buildings that have an rgb folder there."""
     rgb = root / RGB
     if rgb.is_dir():
-        if any(_RGB_FILE.fullmatch(name) for name in os.listdir(rgb)):
+        if any(RGB_FILE.fullmatch(name) for name in os.listdir(rgb)):
             return Layout(root, "flat"), [root.name]
-        return Layout(root, "domain_first"), sorted(p.name for p in rgb.iterdir() if p.is_dir())
+        component = rgb / OMNIDATA_COMPONENT
+        if component.is_dir() and not any(RGB_FILE.fullmatch(n) for n in os.listdir(component)):
+            return Layout(root, "omnidata"), _subfolders(component)
+        return Layout(root, "domain_first"), _subfolders(rgb)
     if root.is_dir():
         found = sorted(p.name for p in root.iterdir() if (p / RGB).is_dir())
         if found:
             return Layout(root, "building_first"), found
     raise DataError(
-        f"no Taskonomy rgb folder under {root}; expected one of the layouts {'; '.join(LAYOUTS)}"
+        f"no Taskonomy rgb folder under {root}; expected one of the layouts {_LAYOUT_LIST}"
     )
 
 
-def list_views(layout: Layout, building: str) -> list[View]:
+def list_views(layout: Layout, building: str) -> list[ViewKey]:
     """The views of one building, in (point, view) order."""
     views = []
     for name in os.listdir(layout.folder(building, RGB)):
-        match = _RGB_FILE.fullmatch(name)
+        match = RGB_FILE.fullmatch(name)
         if match:
-            views.append(View(building, int(match[1]), int(match[2])))
+            views.append(ViewKey(building, int(match[1]), int(match[2])))
     return sorted(views, key=lambda v: (v.point, v.view))
 
 
 def select_buildings(
-    present: list[str], split: str | None, chosen: Sequence[str] | None
+    present: list[str], split: str | None, chosen: Sequence[str] | None, split_set: str
 ) -> list[str]:
+    """The buildings to read: ``chosen``, else those of the split present, else all."""
     if chosen is not None:
         missing = sorted(set(chosen) - set(present))
         if missing:
@@ -103,13 +83,12 @@ def select_buildings(
         return sorted(set(chosen))
     if split is None:
         return present
-    if split not in TINY:
-        raise DataError(f"unknown Taskonomy split {split!r}; use one of {', '.join(TINY)} or None")
-    wanted = set(TINY[split])
+    wanted = set(buildings(split, split_set))
     selected = [b for b in present if b in wanted]
     if not selected:
         log.warning(
-            "no building of the tiny %s split among the %d present (%s)",
+            "no building of the %s %s split among the %d present (%s)",
+            split_set,
             split,
             len(present),
             ", ".join(present[:5]),
@@ -118,10 +97,11 @@ def select_buildings(
 
 
 class TaskonomyDataset(SampleReader):
-    """Taskonomy views as samples (see :class:`tasks.images.SampleReader`).
+    """Taskonomy views as samples (see :class:`tasks.reading.SampleReader`).
 
-    ``split`` picks the buildings of the tiny split that are present (None: all present);
-    ``buildings`` names them instead. ``id`` is ``building/point_P_view_V``.
+    ``split`` (train/val/test) picks the present buildings of that part of the official
+    ``split_set`` (None: all present); ``buildings`` names them instead. ``id`` is
+    ``building/point_P_view_V``.
     """
 
     def __init__(
@@ -132,19 +112,21 @@ class TaskonomyDataset(SampleReader):
         size: int = 256,
         buildings: Sequence[str] | None = None,
         cache: bool = True,
+        split_set: str = "tiny",
     ):
         super().__init__(tasks, "taskonomy", (int(size), int(size)), cache)
         self.root = Path(root)
         self._depth_masked = any(t.uses_depth_mask for t in self.tasks)
+        self._depth_decode = get_task("taskonomy", DEPTH, self.convention).decode
         self.layout, present = find_buildings(self.root)
-        self.buildings = select_buildings(present, split, buildings)
+        self.buildings = select_buildings(present, split, buildings, split_set)
         for building in self.buildings:
             self._check_domains(building)
         self.views = [v for b in self.buildings for v in list_views(self.layout, b)]
         if self.buildings and not self.views:
             raise DataError(
                 f"no point_P_view_V_domain_rgb.png files under {self.root} for buildings "
-                f"{', '.join(self.buildings)}; expected one of the layouts {'; '.join(LAYOUTS)}"
+                f"{', '.join(self.buildings)}; expected one of the layouts {_LAYOUT_LIST}"
             )
         log.debug(
             "Taskonomy %s: %d views of %d buildings (%s layout)",
@@ -155,7 +137,7 @@ class TaskonomyDataset(SampleReader):
         )
 
     def _check_domains(self, building: str) -> None:
-        for domain in sorted({t.folder for t in self.tasks if t.folder != RGB}):
+        for domain in sorted({t.folder for t in self.tasks if not t.target_is_input}):
             folder = self.layout.folder(building, domain)
             if not folder.is_dir():
                 raise DataError(
@@ -185,7 +167,7 @@ class TaskonomyDataset(SampleReader):
 
         return self._sample(f"{view.building}/{view.stem}", image, label)
 
-    def _read(self, view: View, task: Task) -> Decoded:
+    def _read(self, view: ViewKey, task: Task) -> Decoded:
         # The release names segment_semantic files ..._domain_segmentsemantic.png; some
         # copies use the folder name instead, so both spellings are accepted.
         suffixes = dict.fromkeys((task.file_suffix, task.folder))
@@ -193,11 +175,11 @@ class TaskonomyDataset(SampleReader):
         path = next((p for p in paths if p.is_file()), paths[0])
         return read_label(path, task.decode, task.folder)
 
-    def _validity(self, view: View) -> torch.Tensor:
-        """Valid-depth pixels of a view: its ``mask`` file if any, else depth below 16 m."""
+    def _validity(self, view: ViewKey) -> torch.Tensor:
+        """Valid-depth pixels of a view: its ``mask`` file if any, else the convention's
+        depth_zbuffer validity (below 16 m for standley, below 64500 for taskonomy)."""
         mask_file = view.file(self.layout, MASK, MASK)
         if mask_file.is_file():
             arr = read_png(mask_file)
             return torch.from_numpy((arr if arr.ndim == 2 else arr[..., 0]) != 0).unsqueeze(0)
-        depth = read_label(view.file(self.layout, DEPTH, DEPTH), decode_taskonomy_depth, DEPTH)
-        return depth.mask
+        return read_label(view.file(self.layout, DEPTH, DEPTH), self._depth_decode, DEPTH).mask

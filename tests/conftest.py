@@ -1,17 +1,15 @@
-"""Shared fixtures: a real local Ray on loopback, and a private data cache per test session."""
+"""Shared fixtures: a real local Ray on loopback, a private data cache, isolated RNG/threads."""
 
 from __future__ import annotations
 
 import os
+import random
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray binds 127.0.0.1
-os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+import numpy as np
+import pytest
+import torch
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-torch.set_num_threads(2)
+from tests.helpers.sweep_files import write_sweep
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,6 +25,31 @@ def data_cache(tmp_path_factory):
         os.environ["MTSWEEP_CACHE"] = old
 
 
+@pytest.fixture(autouse=True)
+def isolated_torch():
+    """Each test starts from the same torch threads and RNG states and leaves them as found,
+    so no test depends on what ran before it (a trial sets its own thread count)."""
+    threads = torch.get_num_threads()
+    states = (torch.random.get_rng_state(), np.random.get_state(), random.getstate())
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)
+    torch.random.set_rng_state(states[0])
+    np.random.set_state(states[1])
+    random.setstate(states[2])
+
+
+@pytest.fixture
+def sweep_yaml(tmp_path):
+    """``sweep_yaml({"dotted.key": value, …}, base=TINY_SWEEP)`` writes a changed sweep file."""
+
+    def write(changes=None, base=None):
+        kwargs = {} if base is None else {"base": base}
+        return write_sweep(tmp_path, changes=changes, **kwargs)
+
+    return write
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     """A real two-CPU Ray instance on loopback, shared by one module's tests.
@@ -35,12 +58,8 @@ def ray_local():
     """
     import ray
 
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    from orchestrator.sweep.ray_backend import start_ray
+
+    start_ray(None, num_cpus=2)
     yield ray
     ray.shutdown()

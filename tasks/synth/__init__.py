@@ -8,7 +8,7 @@ whatever the number of images requested.
 """
 
 from tasks.synth.cityscapes_writer import write_cityscapes
-from tasks.synth.files import SynthError, SynthReport
+from tasks.synth.output import SynthError, SynthReport
 from tasks.synth.taskonomy_writer import write_taskonomy
 
 __all__ = ["SynthError", "SynthReport", "write_cityscapes", "write_taskonomy"]

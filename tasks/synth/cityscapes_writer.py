@@ -2,9 +2,10 @@
 
 Per frame ``{city}_{seq:06d}_000019``: ``leftImg8bit`` (8-bit RGB, 2:1), ``gtFine``
 ``_labelIds`` (8-bit labelIds), ``disparity`` (16-bit, v = d·256 + 1, 0 = invalid: sky)
-and ``camera`` JSON (baseline, intrinsics), under ``{domain}/{split}/{city}/``. Disparity
-is d = baseline·fx / z with z the rendered depth along the optical axis, so depth read
-back through the camera file is the rendered depth up to quantisation.
+and ``camera`` JSON (baseline, intrinsics), under ``{domain}/{split}/{city}/``
+(:mod:`tasks.formats.cityscapes`). Disparity is d = baseline·fx / z with z the rendered
+depth along the optical axis, so depth = baseline·fx / d recovers the rendered depth up to
+quantisation.
 """
 
 from __future__ import annotations
@@ -13,30 +14,33 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.formats import cityscapes as cs
 from tasks.synth.camera import Camera
-from tasks.synth.files import SynthReport, check_args, image_rng, write_all, write_json, write_png
+from tasks.synth.output import (
+    SplitCycle,
+    SynthReport,
+    check_args,
+    image_rng,
+    write_all,
+    write_json,
+    write_png,
+)
 from tasks.synth.render import Frame, Scene, image, render
 from tasks.synth.streets import BASELINE, IDS, street_scene
 
 STREAM = 1
 FRAME = 19  # the annotated frame of every Cityscapes sequence
-TRAIN_CITIES = ("aachen", "bochum")
-VAL_CITY = "frankfurt"
-_CYCLE = 5  # of every 5 frames one goes to validation: 80/20, and already at n = 2
-_VAL_SLOT = 1
+SPLITS = SplitCycle(5, val=(1,))  # of every 5 frames one goes to validation: 80/20 from n = 2
+CITIES = {"train": ("aachen", "bochum"), "val": ("frankfurt",)}
 
 
 def split_of(index: int) -> tuple[str, str]:
     """(split, city) of frame ``index``, independent of n; train frames alternate cities."""
-    slot = index % _CYCLE
-    if slot == _VAL_SLOT:
-        return "val", VAL_CITY
-    val_before = index // _CYCLE + (1 if slot > _VAL_SLOT else 0)
-    return "train", TRAIN_CITIES[(index - val_before) % len(TRAIN_CITIES)]
+    return SPLITS.place(index, CITIES)
 
 
 def frame_name(city: str, index: int) -> str:
-    return f"{city}_{index:06d}_{FRAME:06d}"
+    return cs.frame_name(city, index, FRAME)
 
 
 def label_ids(frame: Frame, scene: Scene) -> np.ndarray:
@@ -72,7 +76,7 @@ def camera_json(camera: Camera) -> dict:
 def file_path(out_dir: Path, domain: str, index: int, suffix: str) -> Path:
     """Path of one file of frame ``index``, e.g. domain "gtFine", suffix "gtFine_labelIds.png"."""
     split, city = split_of(index)
-    return out_dir / domain / split / city / f"{frame_name(city, index)}_{suffix}"
+    return cs.file_path(out_dir, domain, split, city, frame_name(city, index), suffix)
 
 
 def render_frame(seed: int, index: int, size: int) -> tuple[Scene, Frame]:
@@ -88,14 +92,15 @@ def write_cityscapes(out_dir: Path, n: int, size: int, seed: int) -> SynthReport
 
     def write_one(index: int) -> int:
         scene, frame = render_frame(seed, index, size)
-        write_png(file_path(out_dir, "leftImg8bit", index, "leftImg8bit.png"), image(frame, scene))
-        write_png(
-            file_path(out_dir, "gtFine", index, "gtFine_labelIds.png"), label_ids(frame, scene)
-        )
-        write_png(
-            file_path(out_dir, "disparity", index, "disparity.png"), disparity(frame, scene.camera)
-        )
-        write_json(file_path(out_dir, "camera", index, "camera.json"), camera_json(scene.camera))
-        return 4
+        files = {
+            (cs.IMAGES, cs.IMAGES): image(frame, scene),
+            (cs.LABELS, cs.LABEL_SUFFIX): label_ids(frame, scene),
+            (cs.DISPARITY, cs.DISPARITY): disparity(frame, scene.camera),
+        }
+        for (domain, suffix), pixels in files.items():
+            write_png(file_path(out_dir, domain, index, f"{suffix}.png"), pixels)
+        camera = file_path(out_dir, cs.CAMERA, index, f"{cs.CAMERA}.json")
+        write_json(camera, camera_json(scene.camera))
+        return len(files) + 1
 
     return write_all("cityscapes", out_dir, n, write_one)

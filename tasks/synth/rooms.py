@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tasks.synth.build import Placement, box_corners, light_direction, material, shifted
 from tasks.synth.camera import look
+from tasks.synth.placement import Placement, box_corners, light_direction, material, shifted
 from tasks.synth.primitives import Box
 from tasks.synth.render import Part, Scene
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.synth.build import Placement, light_direction, material
 from tasks.synth.camera import Camera, yaw_pitch_rotation
+from tasks.synth.placement import Placement, light_direction, material
 from tasks.synth.render import Part, Scene
 
 IDS = {

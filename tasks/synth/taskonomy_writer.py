@@ -1,11 +1,11 @@
 """Synthetic indoor views written in Taskonomy's on-disk format.
 
 Layout ``{out}/{building}/{domain}/point_{P}_view_0_domain_{suffix}.png`` with P the image
-index, plus a ``point_info`` JSON per view holding the camera and the light (the real
-dataset has such a folder too). Encodings follow the real files (see
-``/work/shared/reference/taskonomy-format.md``): 16-bit depth in 1/512 m with 65535 where
-no geometry was hit, 127-centred 8-bit normals in the camera frame, 8-bit shading and
-curvature, 16-bit edge and keypoint maps of the real files' typical ranges.
+index (:mod:`tasks.formats.taskonomy`), plus a ``point_info`` JSON per view holding the
+camera and the light (the real dataset has such a folder too). Encodings follow the real
+files: 16-bit depth in 1/512 m with 65535 where no geometry was hit, 127-centred 8-bit
+normals in the camera frame, 8-bit shading and curvature, 16-bit edge and keypoint maps of
+the real files' typical ranges.
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.registry import UnknownTaskError, get_task, tasks_of
+from tasks.errors import UnknownTaskError
+from tasks.formats.taskonomy import POINT_INFO, RGB, TINY, Layout, file_name
+from tasks.registry import get_task, tasks_of
 from tasks.synth import features
-from tasks.synth.files import (
+from tasks.synth.output import (
+    SplitCycle,
     SynthError,
     SynthReport,
     check_args,
@@ -31,13 +34,10 @@ from tasks.synth.files import (
 )
 from tasks.synth.render import Frame, Scene, image, render, shading
 from tasks.synth.rooms import room_scene
-from tasks.taskonomy_splits import TINY
 
 log = logging.getLogger(__name__)
 
 STREAM = 0
-RGB = "rgb"
-POINT_INFO = "point_info"
 DEPTH_UNITS_PER_M = 512.0
 INVALID_DEPTH = 65535
 NORMAL_INVALID = 128
@@ -49,24 +49,15 @@ KEYPOINTS2D_SCALE = 8000.0  # 16-bit units per unit of Harris response^(1/4)
 KEYPOINTS3D_PEAK = 57000.0
 KEYPOINTS3D_SIGMA_M = 0.2
 
-# Of every 20 consecutive images 14 go to training, 3 to validation and 3 to test; the
-# first validation and test images come early, so even 3 images fill every split.
-_CYCLE = 20
-_VAL_SLOTS = (1, 8, 15)
-_TEST_SLOTS = (2, 9, 16)
-TRAIN_BUILDINGS = TINY["train"][:2]
-VAL_BUILDING = TINY["val"][0]
-TEST_BUILDING = TINY["test"][0]
+# Of every 20 consecutive images 14 go to training, 3 to validation and 3 to test, each
+# split in buildings of the official tiny split so the reader's split selection finds them.
+SPLITS = SplitCycle(20, val=(1, 8, 15), test=(2, 9, 16))
+BUILDINGS = {"train": TINY["train"][:2], "val": TINY["val"][:1], "test": TINY["test"][:1]}
 
 
 def building_of(index: int) -> str:
     """The building (and so the split) of image ``index``, independent of n."""
-    slot = index % _CYCLE
-    if slot in _VAL_SLOTS:
-        return VAL_BUILDING
-    if slot in _TEST_SLOTS:
-        return TEST_BUILDING
-    return TRAIN_BUILDINGS[index % 2]
+    return SPLITS.place(index, BUILDINGS)[1]
 
 
 def encode_curvature(k: np.ndarray) -> np.ndarray:
@@ -74,7 +65,7 @@ def encode_curvature(k: np.ndarray) -> np.ndarray:
     return np.clip(np.round(CURVATURE_ZERO + CURVATURE_PER_INV_M * k), 1, 255).astype(np.uint8)
 
 
-def decode_curvature(v: np.ndarray) -> np.ndarray:
+def curvature_from_code(v: np.ndarray) -> np.ndarray:
     """Inverse of :func:`encode_curvature` (1/m), exact up to quantisation inside 1..255."""
     return (v.astype(float) - CURVATURE_ZERO) / CURVATURE_PER_INV_M
 
@@ -84,7 +75,7 @@ def _uint16(values: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True, eq=False)
-class View:
+class RenderedView:
     """One rendered view and the intermediate results several domains share."""
 
     scene: Scene
@@ -104,13 +95,13 @@ class View:
         return np.where(self.frame.valid, code, INVALID_DEPTH).astype(np.uint16)
 
 
-def _normal(view: View) -> np.ndarray:
+def _normal(view: RenderedView) -> np.ndarray:
     n = view.scene.camera.to_camera(view.frame.normals)
     code = np.round((n + 1.0) / 2.0 * 255.0).astype(np.uint8)
     return np.where(view.frame.valid[..., None], code, np.uint8(NORMAL_INVALID))
 
 
-def _curvature(view: View) -> np.ndarray:
+def _curvature(view: RenderedView) -> np.ndarray:
     f = view.frame
     out = np.zeros((*f.k1.shape, 3), dtype=np.uint8)
     out[..., 0] = np.where(f.valid, encode_curvature(f.k1), 0)
@@ -118,19 +109,19 @@ def _curvature(view: View) -> np.ndarray:
     return out
 
 
-def _reshading(view: View) -> np.ndarray:
+def _reshading(view: RenderedView) -> np.ndarray:
     level = np.round(view.shading * 255.0).astype(np.uint8)
     return np.repeat(level[..., None], 3, axis=2)
 
 
-def _segmentation(view: View) -> np.ndarray:
+def _segmentation(view: RenderedView) -> np.ndarray:
     labels = np.array([p.label for p in view.scene.parts] + [0], dtype=np.uint8)
     return labels[view.frame.part]  # part -1 (no geometry) picks the trailing 0: uncertain
 
 
-_SUFFIX = {t.folder: t.file_suffix for t in tasks_of("taskonomy")}
+_SUFFIX = {t.folder: t.file_suffix for t in tasks_of("taskonomy")}  # rgb: autoencoder
 
-ENCODERS: dict[str, Callable[[View], np.ndarray]] = {
+ENCODERS: dict[str, Callable[[RenderedView], np.ndarray]] = {
     RGB: lambda v: v.rgb,
     "depth_zbuffer": lambda v: v.depth(v.frame.distance * v.scene.camera.axial),
     "depth_euclidean": lambda v: v.depth(v.frame.distance),
@@ -165,7 +156,7 @@ def resolve_domains(domains: Iterable[str] | None) -> list[str]:
     return folders
 
 
-def point_info(view: View, building: str, point: int) -> dict:
+def point_info(view: RenderedView, building: str, point: int) -> dict:
     """Camera, light and image facts of one view, for users and for checking the labels."""
     cam, scene = view.scene.camera, view.scene
     return {
@@ -186,15 +177,16 @@ def point_info(view: View, building: str, point: int) -> dict:
     }
 
 
-def view_file(out_dir: Path, building: str, folder: str, point: int) -> Path:
+def view_file(out_dir: Path, building: str, folder: str, point: int, ext: str = "png") -> Path:
     """Where the file of one domain (folder name) of one view goes."""
-    return out_dir / building / folder / f"point_{point}_view_0_domain_{_SUFFIX[folder]}.png"
+    folder_path = Layout(Path(out_dir), "building_first").folder(building, folder)
+    return folder_path / file_name(point, 0, _SUFFIX.get(folder, folder), ext)
 
 
-def render_view(seed: int, index: int, size: int) -> View:
+def render_view(seed: int, index: int, size: int) -> RenderedView:
     """The view of image ``index``: a pure function of (seed, index, size)."""
     scene = room_scene(image_rng(seed, STREAM, index), size)
-    return View(scene, render(scene))
+    return RenderedView(scene, render(scene))
 
 
 def write_taskonomy(
@@ -210,7 +202,7 @@ def write_taskonomy(
         building = building_of(index)
         for folder in folders:
             write_png(view_file(out_dir, building, folder, index), ENCODERS[folder](view))
-        info = out_dir / building / POINT_INFO / f"point_{index}_view_0_domain_{POINT_INFO}.json"
+        info = view_file(out_dir, building, POINT_INFO, index, "json")
         write_json(info, point_info(view, building, index))
         return len(folders) + 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tinymodels import TinyNet, train
+from tests.attacks.tinymodels import TinyNet, train
 
 
 @pytest.fixture(scope="session")

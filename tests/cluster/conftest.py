@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from clusterkit import MlflowServer
+from tests.helpers.cluster import MlflowServer
 
 
 @pytest.fixture

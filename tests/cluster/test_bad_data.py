@@ -5,22 +5,25 @@ from __future__ import annotations
 import shutil
 
 from orchestrator.cli import main
-from orchestrator.data import ensure_data
-from tasks.taskonomy_splits import buildings
+from orchestrator.trial.data import ensure_data
+from sweeps.presets import DataConfig
+from tasks.formats.taskonomy import buildings
+from tests.helpers.mlflow_runs import keys_of, runs_of
 
-from clusterkit import sweep_file
-from mlflowkit import keys_of, runs_of
 
-
-def test_corrupt_label_fails_only_its_trials_then_rerun_finishes_them(tmp_path, ray_local, capsys):
-    synthetic = ensure_data("taskonomy", {"source": "synthetic", "n": 40, "size": 16, "seed": 0})
+def test_corrupt_label_fails_only_its_trials_then_rerun_finishes_them(
+    tmp_path, sweep_yaml, ray_local, capsys
+):
+    synthetic = ensure_data("taskonomy", DataConfig(n=40, size=16, seed=0))
     root = tmp_path / "taskonomy"
     shutil.copytree(synthetic, root)
     train_building = buildings("train")[0]
     bad = sorted((root / train_building / "normal").glob("*.png"))[0]
     good_bytes = bad.read_bytes()
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
-    sweep = sweep_file(tmp_path, "bad-data", data={"source": "real", "image_size": 16})
+    sweep = sweep_yaml(
+        {"name": "bad-data", "presets.smoke.data": {"source": "real", "image_size": 16}}
+    )
     out = tmp_path / "run"
     args = ["run", str(sweep), "--out", str(out), "--data-root", str(root), "--max-failures", "0"]
 

@@ -11,18 +11,25 @@ import ray
 from ray.cluster_utils import Cluster
 
 from orchestrator.cli import main
-
-from clusterkit import max_overlap, run_argv, sweep_file
-from mlflowkit import keys_of, runs_of
+from tests.helpers.cluster import max_overlap, run_argv
+from tests.helpers.mlflow_runs import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
 
 
-def test_many_trials_finishing_at_once(tmp_path, server):
+def test_many_trials_finishing_at_once(tmp_path, sweep_yaml, server):
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 9})
     try:
-        sweep = sweep_file(
-            tmp_path, "burst", train={"epochs": 3, "batch_size": 8, "optimizer": "adam", "lr": 3e-3}
+        sweep = sweep_yaml(
+            {
+                "name": "burst",
+                "presets.smoke.train": {
+                    "epochs": 3,
+                    "batch_size": 8,
+                    "optimizer": "adam",
+                    "lr": 3e-3,
+                },
+            }
         )
         code = main(
             run_argv(

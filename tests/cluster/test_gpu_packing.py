@@ -12,9 +12,8 @@ import ray
 from ray.cluster_utils import Cluster
 
 from orchestrator.cli import main
-
-from clusterkit import max_overlap, run_argv, sweep_file
-from mlflowkit import keys_of, runs_of
+from tests.helpers.cluster import max_overlap, run_argv
+from tests.helpers.mlflow_runs import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +27,15 @@ def one_gpu_node():
     cluster.shutdown()
 
 
-def test_quarter_gpus_pack_four_trials_per_gpu(tmp_path, one_gpu_node):
+def test_quarter_gpus_pack_four_trials_per_gpu(tmp_path, sweep_yaml, one_gpu_node):
     out = tmp_path / "run"
     # Trials long enough (seconds, not one) that the four quarter-GPU slots, whose workers
     # start one after another on a 2-core machine, are all busy at once.
-    sweep = sweep_file(
-        tmp_path, "gpu-pack", train={"epochs": 24, "batch_size": 8, "optimizer": "adam", "lr": 3e-3}
+    sweep = sweep_yaml(
+        {
+            "name": "gpu-pack",
+            "presets.smoke.train": {"epochs": 24, "batch_size": 8, "optimizer": "adam", "lr": 3e-3},
+        }
     )
     code = main(
         run_argv(

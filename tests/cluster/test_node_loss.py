@@ -19,9 +19,8 @@ from mlflow.tracking import MlflowClient
 from ray.cluster_utils import Cluster
 
 from orchestrator.cli import main
-
-from clusterkit import run_argv, sweep_file
-from mlflowkit import keys_of, runs_of
+from tests.helpers.cluster import run_argv
+from tests.helpers.mlflow_runs import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
 
@@ -43,13 +42,19 @@ def _progress(storage: Path) -> tuple[int, int]:
     return n_done, n_ckpt - n_done
 
 
-def test_node_lost_mid_sweep_resumes_from_checkpoint(tmp_path, three_nodes):
+def test_node_lost_mid_sweep_resumes_from_checkpoint(tmp_path, sweep_yaml, three_nodes):
     cluster, workers = three_nodes
     out = tmp_path / "run"
-    sweep = sweep_file(
-        tmp_path,
-        "node-loss",
-        train={"epochs": 10, "batch_size": 8, "optimizer": "adam", "lr": 0.003},
+    sweep = sweep_yaml(
+        {
+            "name": "node-loss",
+            "presets.smoke.train": {
+                "epochs": 10,
+                "batch_size": 8,
+                "optimizer": "adam",
+                "lr": 0.003,
+            },
+        }
     )
     killed: dict[str, float] = {}
 

@@ -9,18 +9,18 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
-
-from clusterkit import run_argv, sweep_file
-from mlflowkit import keys_of, runs_of
+from tests.helpers.cluster import run_argv
+from tests.helpers.mlflow_runs import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
 
 
-def test_server_restarted_mid_sweep_loses_nothing(tmp_path, server, ray_local):
-    sweep = sweep_file(
-        tmp_path,
-        "server-restart",
-        train={"epochs": 4, "batch_size": 8, "optimizer": "adam", "lr": 3e-3},
+def test_server_restarted_mid_sweep_loses_nothing(tmp_path, sweep_yaml, server, ray_local):
+    sweep = sweep_yaml(
+        {
+            "name": "server-restart",
+            "presets.smoke.train": {"epochs": 4, "batch_size": 8, "optimizer": "adam", "lr": 3e-3},
+        }
     )
     restarted: dict[str, int] = {}
 

@@ -105,13 +105,40 @@ def test_real_process_prints_no_traceback(tmp_path):
 
 
 def test_out_dir_of_another_sweep_is_refused(capsys, tmp_path):
-    from orchestrator.runner import MARKER, claim_out_dir, make_plan
-    from sweeps.definition import load_sweep
+    from orchestrator.sweep.plan import REQUEST_FILE as MARKER
+    from orchestrator.sweep.plan import Request, claim_out_dir, make_plan
 
     out = tmp_path / "o"
-    claim_out_dir(make_plan(load_sweep("taskonomy-pairs"), "smoke", out=out))
+    claim_out_dir(make_plan(Request("taskonomy-pairs"), out=out))
     marker = (out / MARKER).read_text()
     err = _one_line_error(capsys, ["run", "output-dimensionality", "--out", str(out)])
     assert "taskonomy-pairs" in err and "--force" in err
     assert (out / MARKER).read_text() == marker
     assert sorted(p.name for p in out.iterdir()) == [MARKER]  # nothing else written
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("train.epoch=200", "presets.smoke.train.epoch: unknown key (did you mean 'epochs'?)"),
+        ("train.epochs=many", "presets.smoke.train.epochs: expected an integer >= 1, got 'many'"),
+        ("train.lr=-1", "presets.smoke.train.lr: expected a number"),
+        ("evaluation.n_image=3", "(did you mean 'n_images'?)"),
+        ("resources.gpus_per_trial=.nan", "presets.smoke.resources.gpus_per_trial"),
+        ("model.widht=4", "presets.smoke.model.widht: unknown key (did you mean 'width'?)"),
+        ("train", "expected KEY=VALUE"),
+    ],
+)
+def test_typo_or_wrong_type_in_a_preset_is_refused_naming_the_key(
+    capsys, tmp_path, override, expected
+):
+    out = tmp_path / "o"
+    err = _one_line_error(capsys, ["run", "taskonomy-pairs", "--set", override, "--out", str(out)])
+    assert expected in err
+    assert not out.exists()
+
+
+def test_typo_in_a_sweep_file_is_refused_at_load(capsys, sweep_yaml):
+    path = sweep_yaml({"presets.smoke.train": {"epoch": 200}})
+    err = _one_line_error(capsys, ["show", str(path)])
+    assert "presets.smoke.train.epoch: unknown key (did you mean 'epochs'?)" in err

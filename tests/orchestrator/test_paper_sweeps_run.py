@@ -11,13 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from orchestrator.cli import main
-from orchestrator.tracking import default_tracking_uri
+from orchestrator.sweep.store import default_tracking_uri
 from sweeps.definition import load_sweep
-
-from mlflowkit import runs_of
+from tests.helpers.mlflow_runs import runs_of
 
 TINY_BUDGET = {
     "data": {"source": "synthetic", "n": 24, "size": 16, "seed": 0},
@@ -26,13 +24,10 @@ TINY_BUDGET = {
 }
 
 
-def tiny_copy(name: str, models: list[dict], tmp_path: Path, **smoke) -> Path:
-    raw = yaml.safe_load(load_sweep(name).source.read_text())
-    raw["models"] = {"list": models}
-    raw["presets"]["smoke"].update(TINY_BUDGET, **smoke)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
+def tiny_copy(sweep_yaml, name: str, models: list[dict], **smoke) -> Path:
+    """The built-in sweep with a subset of its models at the tiny budget."""
+    changes = {f"presets.smoke.{k}": v for k, v in {**TINY_BUDGET, **smoke}.items()}
+    return sweep_yaml({"models": {"list": models}, **changes}, base=name)
 
 
 def run_sweep(path: Path, out: Path, n_trials: int, experiment: str) -> list:
@@ -43,9 +38,9 @@ def run_sweep(path: Path, out: Path, n_trials: int, experiment: str) -> list:
     return runs
 
 
-def test_taskonomy_multitask_attack(tmp_path, ray_local):
+def test_taskonomy_multitask_attack(tmp_path, sweep_yaml, ray_local):
     path = tiny_copy(
-        "taskonomy-multitask-attack", [{"train": "s"}, {"train": "d"}, {"train": "sd"}], tmp_path
+        sweep_yaml, "taskonomy-multitask-attack", [{"train": "s"}, {"train": "d"}, {"train": "sd"}]
     )
     out = tmp_path / "run"
     runs = run_sweep(path, out, 3, "taskonomy-multitask-attack/smoke")
@@ -75,9 +70,9 @@ def test_taskonomy_multitask_attack(tmp_path, ray_local):
 @pytest.mark.parametrize(
     "name", ["cityscapes-single-task-attack", "cityscapes-adversarial-training"]
 )
-def test_cityscapes_main_task_tables(tmp_path, ray_local, name):
+def test_cityscapes_main_task_tables(tmp_path, sweep_yaml, ray_local, name):
     models = [{"train": "s", "main": "s"}, {"train": "sd", "main": "s", "aux_weight": 0.01}]
-    path = tiny_copy(name, models, tmp_path, model={"width": 0.125})
+    path = tiny_copy(sweep_yaml, name, models, model={"width": 0.125})
     out = tmp_path / "run"
     runs = run_sweep(path, out, 2, f"{name}/smoke")
     evals = load_sweep(path).expand("smoke")[0].evals
@@ -95,11 +90,11 @@ def test_cityscapes_main_task_tables(tmp_path, ray_local, name):
     assert (out / "results" / "attack_table.png").stat().st_size > 1000
 
 
-def test_cityscapes_multitask_attack(tmp_path, ray_local):
+def test_cityscapes_multitask_attack(tmp_path, sweep_yaml, ray_local):
     path = tiny_copy(
+        sweep_yaml,
         "cityscapes-multitask-attack",
         [{"train": "s"}, {"train": "d"}, {"train": "sd"}],
-        tmp_path,
         model={"width": 0.125},
     )
     out = tmp_path / "run"
@@ -111,12 +106,12 @@ def test_cityscapes_multitask_attack(tmp_path, ray_local):
     assert (out / "results" / "attack_table.png").exists()
 
 
-def test_output_dimensionality(tmp_path, ray_local):
+def test_output_dimensionality(tmp_path, sweep_yaml, ray_local):
     path = tiny_copy(
+        sweep_yaml,
         "output-dimensionality",
         [{"train": "s"}],
-        tmp_path,
-        extra={"output_dim": {"ks": [1, 16, 256], "draws": 3, "attacks": ["fgsm_eps4"]}},
+        output_dim={"ks": [1, 16, 256], "draws": 3, "attacks": ["fgsm_eps4"]},
         model={"width": 0.125},
     )
     out = tmp_path / "run"

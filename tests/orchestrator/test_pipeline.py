@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
-from orchestrator.reduce import read_summary
-from orchestrator.tracking import default_tracking_uri
-
-from mlflowkit import runs_of as mlflow_runs
-
-HERE = Path(__file__).parent
-TINY = HERE / "tiny-pairs.yaml"
+from orchestrator.reductions.table import TRIALS_COLUMNS, read_summary
+from orchestrator.sweep.lifecycle import run_sweep
+from orchestrator.sweep.plan import Request, make_plan
+from orchestrator.sweep.store import default_tracking_uri
+from tests.helpers.drills import FailFirstAttempts
+from tests.helpers.mlflow_runs import runs_of as mlflow_runs
+from tests.helpers.sweep_files import TINY_SWEEP as TINY
 
 
 def runs_of(out: Path, experiment: str = "tiny-pairs/smoke"):
@@ -82,68 +81,63 @@ def test_whole_pipeline_then_resume_runs_nothing(tmp_path, ray_local, capsys):
     table = tmp_path / "trials.parquet"
     assert main(["export", str(TINY), "--out", str(out), "--to", str(table)]) == 0
     trials = pd.read_parquet(table)
-    assert list(trials.columns) == [
-        "trial_key",
-        "main_task",
-        "aux_tasks",
-        "seed",
-        "eval",
-        "task",
-        "metric",
-        "value",
-    ]
+    assert list(trials.columns) == list(TRIALS_COLUMNS)
+    assert set(trials["sweep"]) == {"tiny-pairs"} and set(trials["preset"]) == {"smoke"}
+    assert set(trials["arch"]) == {"resnet18"} and trials["run_id"].nunique() == 9
     assert trials["trial_key"].nunique() == 9
     again_file = tmp_path / "again.parquet"
     assert main(["reduce", "--from-table", str(table), "--out", str(again_file)]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(again_file), result)
 
 
-def _one_model_sweep(tmp_path: Path, fail_attempts: int) -> Path:
-    raw = yaml.safe_load(TINY.read_text())
-    raw["name"] = "one-model"
-    raw["models"] = {"list": [{"train": "d"}]}
-    raw["presets"]["smoke"]["extra"] = {"fail_attempts": fail_attempts}
-    path = tmp_path / f"one-model-{fail_attempts}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
+ONE_MODEL = {"name": "one-model", "models": {"list": [{"train": "d"}]}}
 
 
-def test_injected_failure_is_retried(tmp_path, ray_local):
+def _run_with_faults(sweep: Path, out: Path, faults: int, max_failures: int):
+    """Run through the life cycle with a drill that fails each trial's first attempts."""
+    import ray.cloudpickle
+
+    import tests.helpers.drills
+
+    ray.cloudpickle.register_pickle_by_value(tests.helpers.drills)
+    plan = make_plan(Request(sweep=str(sweep)), out=out, max_failures=max_failures)
+    return run_sweep(plan, before_trial=FailFirstAttempts(faults))
+
+
+def test_injected_failure_is_retried(tmp_path, sweep_yaml, ray_local):
     out = tmp_path / "run"
-    sweep = _one_model_sweep(tmp_path, fail_attempts=1)
-    assert main(["run", str(sweep), "--out", str(out), "--max-failures", "1"]) == 0
+    states = _run_with_faults(sweep_yaml(ONE_MODEL), out, faults=1, max_failures=1)
+    assert states == {"FINISHED": 1}
     _, runs = runs_of(out, "one-model/smoke")
     assert [r.info.status for r in runs] == ["FINISHED"]
     faults = list((out / "ray" / "faults").iterdir())
     assert len(faults) == 1 and faults[0].read_text() == "1"
 
 
-def test_failure_is_recorded_then_rerun_finishes_it(tmp_path, ray_local, capsys):
+def test_failure_is_recorded_then_rerun_finishes_it(tmp_path, sweep_yaml, ray_local, capsys):
     out = tmp_path / "run"
-    sweep = _one_model_sweep(tmp_path, fail_attempts=2)
-    assert main(["run", str(sweep), "--out", str(out), "--max-failures", "1"]) == 1
+    sweep = sweep_yaml(ONE_MODEL)
+    assert _run_with_faults(sweep, out, faults=2, max_failures=1) == {"FAILED": 1}
     _, runs = runs_of(out, "one-model/smoke")
     assert [r.info.status for r in runs] == ["FAILED"]
     assert "InjectedFault" in runs[0].data.tags["mtsweep.error"]
     capsys.readouterr()
-    assert main(["status", str(sweep), "--out", str(out)]) == 0
+    assert main(["status", "--out", str(out)]) == 1  # some trial failed
     status = capsys.readouterr().out
     assert "1 failed" in status and "InjectedFault" in status
     # the third attempt succeeds; the same run is reused: still exactly one run
-    assert main(["run", str(sweep), "--out", str(out), "--max-failures", "0"]) == 0
+    assert _run_with_faults(sweep, out, faults=2, max_failures=0) == {"FINISHED": 1}
     _, again = runs_of(out, "one-model/smoke")
     assert [r.info.status for r in again] == ["FINISHED"]
     assert again[0].info.run_id == runs[0].info.run_id
+    assert main(["status", "--out", str(out)]) == 0
 
 
-def test_a_model_two_sweeps_share_is_trained_once(tmp_path, ray_local, monkeypatch):
+def test_a_model_two_sweeps_share_is_trained_once(tmp_path, sweep_yaml, ray_local, monkeypatch):
     monkeypatch.chdir(tmp_path)  # artifacts must land beside each store, not in the cwd
     storage = tmp_path / "shared-checkpoints"
-    first = _one_model_sweep(tmp_path, fail_attempts=0)
-    raw = yaml.safe_load(first.read_text())
-    raw["name"], raw["evals"] = "one-model-fgsm", ["clean", "fgsm_eps4"]
-    second = tmp_path / "one-model-fgsm.yaml"
-    second.write_text(yaml.safe_dump(raw))
+    first = sweep_yaml(ONE_MODEL)
+    second = sweep_yaml({**ONE_MODEL, "name": "one-model-fgsm", "evals": ["clean", "fgsm_eps4"]})
     for sweep, out in ((first, "a"), (second, "b")):
         args = ["run", str(sweep), "--out", str(tmp_path / out), "--storage", str(storage)]
         assert main([*args, "--no-reduce"]) == 0

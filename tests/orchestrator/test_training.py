@@ -8,12 +8,14 @@ import pytest
 import torch
 
 from models import build_model
-from orchestrator.data import ensure_data, open_split
-from orchestrator.training import TrainConfig, TrainingDiverged, load_checkpoint, train_model
+from orchestrator.trial.checkpoints import load_checkpoint, save_checkpoint
+from orchestrator.trial.data import ensure_data, open_split
+from orchestrator.trial.training import TrainingDiverged, train_model
 from sweeps.definition import load_sweep
+from sweeps.presets import DataConfig, TrainConfig
 from tasks.registry import parse_tasks
 
-DATA = {"source": "synthetic", "n": 24, "size": 16, "seed": 0}
+DATA = DataConfig(n=24, size=16, seed=0)
 TASKS = parse_tasks("taskonomy", "dn")
 WEIGHTS = {"depth_zbuffer": 1.0, "normal": 0.1}
 CFG = TrainConfig(epochs=4, batch_size=8, optimizer="adam", lr=3e-3)
@@ -38,9 +40,11 @@ def train(train_set, ckpt_dir, cfg=CFG, model=None, **kw):
 
 
 def test_training_lowers_the_loss(train_set, tmp_path):
-    _, out = train(train_set, tmp_path, dataclasses.replace(CFG, epochs=6))
-    assert len(out.history) == 6 and out.resumed_from_epoch == 0
-    assert out.history[-1] < 0.8 * out.history[0]
+    # Ten epochs end at 0.68-0.73 of the first epoch's loss with 1 or 2 torch threads:
+    # 0.85 leaves a margin that thread-count noise does not eat.
+    _, out = train(train_set, tmp_path, dataclasses.replace(CFG, epochs=10))
+    assert len(out.history) == 10 and out.resumed_from_epoch == 0
+    assert out.history[-1] < 0.85 * out.history[0]
 
 
 def test_continued_after_a_restart_ends_with_the_same_weights(train_set, tmp_path):
@@ -88,3 +92,12 @@ def test_checkpoint_interval_does_not_change_what_a_trial_is():
     assert other.trial_key == spec.trial_key and other.model_key == spec.model_key
     longer = dataclasses.replace(spec, train={**spec.train, "epochs": 99})
     assert longer.trial_key != spec.trial_key and longer.model_key != spec.model_key
+
+
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    save_checkpoint(tmp_path, {"epoch": 1})
+    save_checkpoint(tmp_path, {"epoch": 2})
+    assert load_checkpoint(tmp_path)["epoch"] == 2
+    (tmp_path / "latest.pt").write_bytes(b"torn write")
+    assert load_checkpoint(tmp_path)["epoch"] == 1
+    assert not list(tmp_path.glob("*.tmp"))  # no temporary file left behind

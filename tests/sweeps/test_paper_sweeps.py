@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from attacks.evals import parse_eval
+from attacks.eval_names import parse_eval
 from sweeps.definition import builtin_names, load_sweep
 
 
@@ -120,7 +120,7 @@ def test_output_dimensionality_is_one_segmentation_model_on_a_log_grid():
     assert len(paper) == 1
     spec = paper[0]
     assert spec.train_tasks == ("segment_semantic",) and "output_dim" in spec.measures
-    cfg = spec.extra["output_dim"]
+    cfg = spec.output_dim
     assert cfg["draws"] == 20
     ks = cfg["ks"]
     ratios = {b / a for a, b in zip(ks, ks[1:], strict=False)}

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from tasks.cityscapes_data import CityscapesDataset, frame_size
 from tasks.errors import DataError
 from tasks.registry import parse_tasks
+from tests.tasks.pngs import save
 
 torch.set_num_threads(1)
 
 W, H = 32, 16
-BASELINE, FX = 0.2, 2000.0
 ALL = parse_tasks("cityscapes", "sdA")
 FRAMES = (("aachen", "aachen_000000_000019"), ("bremen", "bremen_000001_000002"))
-
-
-def save(path: Path, arr: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
-    return path
 
 
 def file(root: Path, domain: str, frame: tuple[str, str], suffix: str, split="train") -> Path:
@@ -35,13 +27,12 @@ def file(root: Path, domain: str, frame: tuple[str, str], suffix: str, split="tr
 
 
 def write_cityscapes(root: Path, split: str = "train") -> dict[str, dict[str, np.ndarray]]:
-    """Two frames; disparity 0 (invalid) in the left quarter, ids 0..33 and 255 elsewhere."""
+    """Two frames; disparity 0 (unmeasured) in the left quarter, ids 0..33 and 255."""
     written = {}
     for i, frame in enumerate(FRAMES):
         rng = np.random.default_rng(i)
-        disparity = rng.integers(2, 30000, (H, W)).astype(np.uint16)
+        disparity = rng.integers(1, 30000, (H, W)).astype(np.uint16)
         disparity[:, : W // 4] = 0
-        disparity[0, -1] = 1  # disparity 0.0: also invalid
         arrays = {
             "image": rng.integers(0, 256, (H, W, 3)).astype(np.uint8),
             "labels": rng.integers(0, 34, (H, W)).astype(np.uint8),
@@ -51,10 +42,6 @@ def write_cityscapes(root: Path, split: str = "train") -> dict[str, dict[str, np
         save(file(root, "leftImg8bit", frame, "leftImg8bit.png", split), arrays["image"])
         save(file(root, "gtFine", frame, "gtFine_labelIds.png", split), arrays["labels"])
         save(file(root, "disparity", frame, "disparity.png", split), disparity)
-        camera = {"extrinsic": {"baseline": BASELINE}, "intrinsic": {"fx": FX, "fy": FX}}
-        path = file(root, "camera", frame, "camera.json", split)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(camera))
         written[frame[1]] = arrays
     return written
 
@@ -95,21 +82,21 @@ def test_samples_at_file_resolution_decode_exactly(city) -> None:
         depth, valid = sample["targets"]["depth"], sample["masks"]["depth"]
         assert depth.dtype == torch.float32 and depth.shape == (1, H, W)
         v = raw["disparity"].astype(np.float64)
-        expected_valid = v > 1
+        expected_valid = v > 0
         assert torch.equal(valid[0], torch.from_numpy(expected_valid))
-        expected = BASELINE * FX / ((v[expected_valid] - 1) / 256)
-        assert np.allclose(depth[0].numpy()[expected_valid], expected, rtol=1e-5)
+        expected = v[expected_valid] / 1000  # MTRobust's depth_label / 1000.
+        assert np.allclose(depth[0].numpy()[expected_valid], expected, rtol=1e-6)
         for name in ("segment_semantic", "autoencoder"):
             mask = sample["masks"][name]
             assert mask.dtype == torch.bool and mask.shape == (1, H, W) and mask.all()
 
 
 @pytest.mark.parametrize("size", [8, (20, 12), 24])
-def test_resizing_keeps_train_ids_and_valid_depth(city, size) -> None:
+def test_resizing_keeps_train_ids_and_never_mixes_in_unmeasured_depth(city, size) -> None:
     root, _ = city
     frame = FRAMES[0]
-    flat = np.full((H, W), 1 + 256 * 4, dtype=np.uint16)  # disparity 4 px everywhere valid
-    flat[:, : W // 4] = 0
+    flat = np.full((H, W), 1025, dtype=np.uint16)  # depth 1.025 wherever measured
+    flat[:, : W // 4] = 0  # unmeasured: 0 would drag a plain bilinear resize towards 0
     save(file(root, "disparity", frame, "disparity.png"), flat)
     ds = CityscapesDataset(root, ALL, size=size)
     height, width = frame_size(size)
@@ -122,7 +109,7 @@ def test_resizing_keeps_train_ids_and_valid_depth(city, size) -> None:
     assert set(seg.unique().tolist()) <= set(range(19)) | {255}
     depth, valid = sample["targets"]["depth"], sample["masks"]["depth"]
     assert valid.any() and not valid.all() and not valid[..., 0].any()
-    assert torch.allclose(depth[valid], torch.tensor(BASELINE * FX / 4.0))
+    assert torch.allclose(depth[valid], torch.tensor(1.025))
 
 
 def test_cache_returns_the_same_sample(city) -> None:
@@ -134,31 +121,6 @@ def test_cache_returns_the_same_sample(city) -> None:
 
 
 # --------------------------------------------------------------------------- errors
-
-
-@pytest.mark.parametrize(
-    "content, match",
-    [
-        (None, "missing camera file"),
-        ("{not json", "not valid JSON"),
-        (json.dumps({"extrinsic": {}, "intrinsic": {"fx": 1.0}}), "baseline"),
-        (json.dumps({"extrinsic": {"baseline": "x"}, "intrinsic": {"fx": 1.0}}), "numeric"),
-        (json.dumps({"extrinsic": {"baseline": 0.2}, "intrinsic": {"fx": -5}}), "positive"),
-    ],
-)
-def test_bad_camera_file_names_the_file(city, content, match) -> None:
-    root, _ = city
-    camera = file(root, "camera", FRAMES[1], "camera.json")
-    if content is None:
-        camera.unlink()
-    else:
-        camera.write_text(content)
-    ds = CityscapesDataset(root, ALL, size=8)
-    ds[0]
-    with pytest.raises(DataError, match=match) as err:
-        ds[1]
-    assert str(camera) in str(err.value)
-    assert CityscapesDataset(root, parse_tasks("cityscapes", "s"), size=8)[1]  # depth not asked
 
 
 def test_eight_bit_disparity_names_the_file(city) -> None:
@@ -187,14 +149,13 @@ def test_missing_folders_fail_at_construction(city, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="image folder") as err:
         CityscapesDataset(root, ALL, split="val")
     assert str(root / "leftImg8bit" / "val") in str(err.value)
-    for folder in ("disparity", "camera"):
-        other = tmp_path / f"no-{folder}"
-        write_cityscapes(other)
-        shutil.rmtree(other / folder)
-        with pytest.raises(DataError, match="missing folder") as err:
-            CityscapesDataset(other, ALL)
-        assert str(other / folder / "train") in str(err.value)
-        assert len(CityscapesDataset(other, parse_tasks("cityscapes", "sA"))) == 2
+    other = tmp_path / "no-disparity"
+    write_cityscapes(other)
+    shutil.rmtree(other / "disparity")
+    with pytest.raises(DataError, match="missing folder") as err:
+        CityscapesDataset(other, ALL)
+    assert str(other / "disparity" / "train") in str(err.value)
+    assert len(CityscapesDataset(other, parse_tasks("cityscapes", "sA"))) == 2
 
 
 def test_taskonomy_task_is_refused(city) -> None:

@@ -1,8 +1,9 @@
 """The synthetic Cityscapes writer: layout, encodings, determinism and metric depth.
 
-Depth read back from disparity and the camera file is compared with the rendered depth
-and with the scene's geometry (the road is the plane y = 0 under a camera at the height
-the camera file states).
+Metric depth read back from disparity and the camera file with the official formula
+(cityscapesScripts: d = (v - 1)/256, depth = baseline·fx/d) is compared with the rendered
+depth and with the scene's geometry (the road is the plane y = 0 under a camera at the
+height the camera file states).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tasks.registry import CITYSCAPES_IGNORE, disparity_to_depth, get_task
+from tasks.labels import CITYSCAPES_IGNORE
+from tasks.registry import get_task
 from tasks.synth import SynthError, write_cityscapes
 from tasks.synth.cityscapes_writer import file_path, render_frame, split_of
 from tasks.synth.streets import BASELINE, IDS
@@ -49,11 +51,13 @@ def camera(root: Path, index: int) -> dict:
 
 
 def depth(root: Path, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Metric depth (m) and its valid pixels, by the official formula."""
     cam = camera(root, index)
-    decoded = disparity_to_depth(
-        read(root, "disparity", index), cam["extrinsic"]["baseline"], cam["intrinsic"]["fx"]
-    )
-    return decoded.target[0].numpy().astype(float), decoded.mask[0].numpy()
+    raw = read(root, "disparity", index).astype(float)
+    valid = raw > 1
+    metres = np.zeros_like(raw)
+    metres[valid] = cam["extrinsic"]["baseline"] * cam["intrinsic"]["fx"] * 256 / (raw[valid] - 1)
+    return metres, valid
 
 
 def test_layout_names_and_encodings(root):
@@ -144,3 +148,12 @@ def test_label_ids_map_to_train_ids_and_many_classes_occur(root):
     names = {name for name, v in IDS.items() if v in seen}
     assert {"road", "sidewalk", "building", "sky", "car"} <= names
     assert len(names) >= 9
+
+
+def test_the_depth_task_reads_synthetic_disparity_as_the_paper_does(root):
+    decode = get_task("cityscapes", "depth").decode
+    for i in range(N):
+        raw = read(root, "disparity", i)
+        decoded = decode(raw)
+        assert np.array_equal(decoded.mask[0].numpy(), raw > 0)
+        np.testing.assert_allclose(decoded.target[0].numpy(), raw / 1000.0, rtol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,10 @@ import torch
 from PIL import Image
 
 from tasks.errors import DataError
-from tasks.images import read_png
+from tasks.reading import read_png
 from tasks.registry import get_task, parse_tasks
 from tasks.taskonomy_data import TaskonomyDataset
+from tests.tasks.pngs import save
 
 torch.set_num_threads(1)
 
@@ -20,12 +22,6 @@ PX = 32
 INVALID_COLS = 8  # the left columns of every depth map are beyond 16 m
 SEG_CLASSES = (0, 1, 3, 7)
 ALL = "segment_semantic,depth_zbuffer,normal,reshading,edge_texture,autoencoder"
-
-
-def save(path: Path, arr: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
-    return path
 
 
 def view_arrays(seed: int) -> dict[str, np.ndarray]:
@@ -52,6 +48,7 @@ def folder(root: Path, layout: str, building: str, domain: str) -> Path:
     return {
         "building_first": root / building / domain,
         "domain_first": root / domain / building,
+        "omnidata": root / domain / "taskonomy" / building,
         "flat": root / domain,
     }[layout]
 
@@ -128,13 +125,14 @@ def test_read_png_refuses_truncated_and_non_png_files(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- layouts
 
 
-@pytest.mark.parametrize("layout", ["building_first", "domain_first", "flat"])
+@pytest.mark.parametrize("layout", ["building_first", "domain_first", "omnidata", "flat"])
 def test_every_layout_gives_the_same_samples(tmp_path: Path, layout: str) -> None:
     root = tmp_path / "cauthron"
     buildings = ("cauthron",) if layout == "flat" else ("beechwood", "allensville")
     written = write_taskonomy(root, layout, buildings)
     ds = TaskonomyDataset(root, parse_tasks("taskonomy", ALL), split=None, size=PX)
 
+    assert ds.layout.kind == layout
     assert len(ds) == len(written)
     ids = [ds[i]["id"] for i in range(len(ds))]
     assert ids == sorted(f"{b}/{s}" for b, s in written)
@@ -182,6 +180,9 @@ def test_split_picks_tiny_buildings_that_are_present(tmp_path: Path) -> None:
     assert buildings_of(split="train", buildings=["elsewhere"]) == {"elsewhere"}
     with pytest.raises(DataError, match="unknown Taskonomy split"):
         TaskonomyDataset(root, tasks, split="holdout")
+    with pytest.raises(DataError, match="unknown Taskonomy split set 'huge'; known: tiny"):
+        TaskonomyDataset(root, tasks, split="train", split_set="huge")
+    assert buildings_of(split="train", split_set="tiny") == {"allensville"}
     with pytest.raises(DataError, match="nowhere"):
         TaskonomyDataset(root, tasks, buildings=["nowhere"])
 
@@ -218,6 +219,27 @@ def test_mask_domain_file_replaces_depth_validity(sample_root) -> None:
     second = ds[1]["masks"]  # no mask file for this view: depth decides
     assert torch.equal(second["normal"], second["depth_zbuffer"])
     assert not second["normal"][..., :INVALID_COLS].any()
+
+
+def test_taskonomy_convention_reads_log_depth_valid_below_64500(sample_root) -> None:
+    root, written = sample_root
+    tasks = parse_tasks("taskonomy", "depth_zbuffer,normal,autoencoder", convention="taskonomy")
+    sample = TaskonomyDataset(root, tasks, size=PX)[0]
+    raw = written[("allensville", "point_1_view_0")]["depth_zbuffer"]
+    valid = torch.from_numpy(raw < 64500)[None]
+    assert valid[0, 0, PX - 1]  # 8192: invalid for Standley, valid here
+    assert torch.equal(sample["masks"]["depth_zbuffer"], valid)
+    assert torch.equal(sample["masks"]["normal"], valid)
+    expected = torch.log1p(torch.from_numpy(raw.astype(np.float32)))[None] / math.log(65536)
+    assert torch.allclose(sample["targets"]["depth_zbuffer"][valid], expected[valid])
+    assert torch.allclose(sample["targets"]["autoencoder"], sample["image"] * 2 - 1)
+
+
+def test_tasks_of_two_conventions_are_refused(sample_root) -> None:
+    root, _ = sample_root
+    mixed = [get_task("taskonomy", "d"), get_task("taskonomy", "n", convention="taskonomy")]
+    with pytest.raises(DataError, match="conventions standley, taskonomy"):
+        TaskonomyDataset(root, mixed, size=PX)
 
 
 # --------------------------------------------------------------------------- resizing

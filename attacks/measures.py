@@ -1,0 +1,185 @@
+"""The per-trial measures of Fig. 4: their producers and the names of what they log.
+
+A measure turns a trained model and its evaluation batches into metrics named
+``<eval>/<task>/<metric>``, like every evaluation. The reductions find those metrics again
+through the name helpers here, so each name is written and parsed in this one module.
+
+- ``grad_norm`` (Fig. 4c, Theorem 1): the input-gradient norm of the joint loss of all
+  trained tasks, ``vulnerability/joint/grad_norm``, and of each task alone,
+  ``vulnerability/<task>/grad_norm``.
+- ``output_dim`` (Fig. 4a–b): for each k, the gradient norm when only k random output pixels
+  of the first attacked task count, ``outdim_k<k>/<task>/grad_norm``, and the pixel accuracy
+  on those pixels after each configured attack, ``outdim_k<k>/<task>/<attack>_acc``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+from attacks.eval_names import build_attack, parse_eval
+from attacks.vulnerability import joint_gradient_norm, subset_attack_accuracy, subset_gradient_norm
+from tasks.batches import Batch
+from tasks.errors import MtsweepError
+from tasks.registry import Task
+
+log = logging.getLogger(__name__)
+
+VULNERABILITY = "vulnerability"  # the eval part of the grad_norm measure's names
+JOINT = "joint"  # the task part of the joint-loss gradient norm
+GRAD_NORM = "grad_norm"  # the metric part of every gradient norm
+_OUTDIM_EVAL = re.compile(r"^outdim_k(?P<k>[1-9]\d*)$")
+_ACC_SUFFIX = "_acc"
+
+BatchSource = Callable[[], Iterable[Batch]]  # a fresh pass over the evaluation batches per call
+
+
+# --------------------------------------------------------------------------- names
+
+
+def metric_name(eval_: str, task: str, metric: str) -> str:
+    """DESIGN's MLflow metric name ``<eval>/<task>/<metric>``."""
+    return f"{eval_}/{task}/{metric}"
+
+
+def grad_norm_metric(task: str = JOINT) -> str:
+    """``vulnerability/<task>/grad_norm``; the joint loss of all trained tasks by default."""
+    return metric_name(VULNERABILITY, task, GRAD_NORM)
+
+
+def outdim_eval(k: int) -> str:
+    """The eval part of the output-dimensionality metrics for k output pixels."""
+    return f"outdim_k{int(k)}"
+
+
+def parse_outdim_eval(name: str) -> int | None:
+    """k of an ``outdim_k<k>`` eval name; None for any other name."""
+    match = _OUTDIM_EVAL.match(name)
+    return int(match["k"]) if match else None
+
+
+def outdim_acc_metric(attack: str) -> str:
+    """The metric part of the pixel accuracy after ``attack`` (an eval name)."""
+    return f"{attack}{_ACC_SUFFIX}"
+
+
+def parse_outdim_acc(metric: str) -> str | None:
+    """The attack of an accuracy metric (``pgd5_eps4_acc`` → ``pgd5_eps4``); None otherwise."""
+    return metric.removesuffix(_ACC_SUFFIX) if metric.endswith(_ACC_SUFFIX) else None
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class OutputDimConfig:
+    """Settings of the output-dimensionality measure: random pixel subsets per batch, the
+    subset sizes k, and the attacks whose accuracy is measured (eval names)."""
+
+    draws: int = 20
+    ks: tuple[int, ...] = (1, 16, 256)
+    attacks: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> OutputDimConfig:
+        """The settings of a preset's ``output_dim`` block; MtsweepError names a bad key."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise MtsweepError(
+                f"output_dim: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}"
+            )
+        config = cls(
+            draws=raw.get("draws", cls.draws),
+            ks=tuple(raw.get("ks", cls.ks)),
+            attacks=tuple(raw.get("attacks", cls.attacks)),
+        )
+        counts = [config.draws, *config.ks]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in counts):
+            raise MtsweepError("output_dim: draws and every k must be integers of at least 1")
+        for name in config.attacks:
+            try:
+                spec = parse_eval(name)
+            except ValueError as err:
+                raise MtsweepError(f"output_dim.attacks: {err}") from None
+            if spec.is_clean:
+                raise MtsweepError("output_dim.attacks: list attacks, not 'clean'")
+        return config
+
+
+# --------------------------------------------------------------------------- producers
+
+Compute = Callable[
+    [torch.nn.Module, BatchSource, Sequence[Task], Sequence[Task], Mapping[str, Any], int],
+    dict[str, float],
+]
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A named producer: ``compute(model, batches, tasks, attacked, config, seed)`` returns
+    ``{metric name: value}``; ``tasks`` are the trained tasks, ``attacked`` the attacked ones."""
+
+    name: str
+    compute: Compute
+
+
+def grad_norm(
+    model: torch.nn.Module,
+    batches: BatchSource,
+    tasks: Sequence[Task],
+    attacked: Sequence[Task],
+    config: Mapping[str, Any],
+    seed: int,
+) -> dict[str, float]:
+    """Fig. 4c: the joint-loss gradient norm over all trained tasks, and each task's own.
+
+    Deterministic and attack-free, so ``attacked`` and ``seed`` play no part.
+    """
+    if config:
+        raise MtsweepError(f"grad_norm takes no settings; got {', '.join(map(str, config))}")
+    out = {grad_norm_metric(): joint_gradient_norm(model, batches(), tasks)}
+    for task in tasks:
+        out[grad_norm_metric(task.name)] = joint_gradient_norm(model, batches(), [task])
+    return out
+
+
+def output_dim(
+    model: torch.nn.Module,
+    batches: BatchSource,
+    tasks: Sequence[Task],
+    attacked: Sequence[Task],
+    config: Mapping[str, Any],
+    seed: int,
+) -> dict[str, float]:
+    """Fig. 4a–b on the first attacked task: gradient norm and attacked accuracy when only
+    k random output pixels count; a k above the image's pixel count is skipped."""
+    settings = OutputDimConfig.from_dict(config)
+    task = attacked[0]
+    image = next(iter(batches()))["image"]
+    pixels = image.shape[-1] * image.shape[-2]
+    attacks = {name: build_attack(parse_eval(name)) for name in settings.attacks}
+    out = {}
+    for k in settings.ks:
+        if k > pixels:
+            log.warning("output_dim: k=%d exceeds the %d output pixels; skipped", k, pixels)
+            continue
+        eval_ = outdim_eval(k)
+        out[metric_name(eval_, task.name, GRAD_NORM)] = subset_gradient_norm(
+            model, batches(), task, k, settings.draws, seed=seed
+        )
+        for name, attack in attacks.items():
+            out[metric_name(eval_, task.name, outdim_acc_metric(name))] = subset_attack_accuracy(
+                model, batches(), task, k, attack, settings.draws, seed=seed
+            )
+    return out
+
+
+MEASURES: dict[str, Measure] = {
+    m.name: m for m in (Measure("grad_norm", grad_norm), Measure("output_dim", output_dim))
+}

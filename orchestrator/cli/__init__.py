@@ -1,0 +1,54 @@
+"""The ``mtsweep`` command: argument parsing and printing over the sweep life cycle.
+
+One module per subcommand, each with ``add_parser(sub)`` and ``handle(args) -> int``. Bad
+input ends in one line on stderr (what is wrong, what to do) and exit code 2, with no
+traceback and nothing half-written.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from orchestrator.cli import export, reduce, run, show, status, synth
+from orchestrator.cli.common import Parser
+from tasks.errors import MtsweepError
+
+COMMANDS = (run, status, show, export, reduce, synth)
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="mtsweep",
+        description="Sweeps reproducing 'Multitask Learning Strengthens Adversarial Robustness' "
+        "(Mao et al., ECCV 2020) on Ray Tune, recorded in MLflow.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    from orchestrator.sweep.store import quiet_libraries
+
+    quiet_libraries()
+    try:
+        return args.handle(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("mtsweep: interrupted; run the same command again to resume\n")
+        return 130
+    except MtsweepError as e:
+        sys.stderr.write(f"mtsweep: error: {e}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

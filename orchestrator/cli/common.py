@@ -1,0 +1,146 @@
+"""Arguments every sweep command shares, and the parser that errs in one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tasks.errors import MtsweepError
+
+
+class CliError(MtsweepError):
+    """A usage error found by the CLI itself."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} -h')\n")
+        raise SystemExit(2)
+
+
+def csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def seeds(value: str) -> list[int]:
+    try:
+        out = [int(v) for v in csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--seeds wants integers like 0,1,2, got {value!r}"
+        ) from None
+    if not out or any(s < 0 for s in out):
+        raise argparse.ArgumentTypeError(f"--seeds wants non-negative integers, got {value!r}")
+    return out
+
+
+def sweep_args(p: argparse.ArgumentParser, narrowing: bool = True) -> None:
+    """SWEEP, --preset, --set, --out, --tracking-uri (and --tasks, --seeds, --data-root)."""
+    p.add_argument(
+        "sweep",
+        nargs="?",
+        default=None,
+        help="a built-in sweep name (see 'mtsweep show') or a YAML path; "
+        "omit it to use the sweep recorded in --out",
+    )
+    p.add_argument("--preset", default=None, help="preset of the sweep (default: smoke)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a preset value by its dotted path, e.g. --set train.epochs=3 "
+        "(repeatable; the value is read as YAML; it changes trial identity like an edit "
+        "of the YAML would)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="run directory (default: runs/<sweep>-<preset>/); it records the request, so "
+        "later commands given --out need nothing else",
+    )
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: sqlite:///<out>/mlflow.db)",
+    )
+    if narrowing:
+        p.add_argument(
+            "--tasks",
+            type=csv,
+            default=None,
+            help="keep only models trained on these tasks: names or the paper's letters "
+            "(s segment_semantic, d depth_zbuffer, D depth_euclidean, n normal, "
+            "e edge_texture, E edge_occlusion, k keypoints2d, K keypoints3d, "
+            "p principal_curvature, r reshading, A autoencoder; Cityscapes d = depth)",
+        )
+        p.add_argument("--seeds", type=seeds, default=None, help="seeds, e.g. 0,1,2")
+        p.add_argument("--data-root", default=None, help="real dataset directory")
+
+
+def request_of(args: argparse.Namespace):
+    """The sweep request the arguments name: given explicitly, or recorded in --out."""
+    from orchestrator.sweep.plan import Request, read_request
+
+    tasks = getattr(args, "tasks", None)
+    seeds_ = getattr(args, "seeds", None)
+    data_root = getattr(args, "data_root", None)
+    if args.sweep is None:
+        if args.out is None:
+            raise CliError("give a SWEEP (and --preset), or the --out of an earlier run")
+        recorded = read_request(args.out)
+        if args.preset not in (None, recorded.preset):
+            raise CliError(
+                f"{args.out} holds preset {recorded.preset!r}, not {args.preset!r}; "
+                "give the SWEEP to plan another preset"
+            )
+        return Request(
+            sweep=recorded.sweep,
+            preset=recorded.preset,
+            overrides=tuple(args.overrides) or recorded.overrides,
+            tasks=tuple(tasks) if tasks else recorded.tasks,
+            seeds=tuple(seeds_) if seeds_ else recorded.seeds,
+            data_root=data_root or recorded.data_root,
+            tracking_uri=args.tracking_uri or recorded.tracking_uri,
+            storage=getattr(args, "storage", None) or recorded.storage,
+        )
+    sweep = args.sweep
+    if Path(sweep).suffix in (".yaml", ".yml") or Path(sweep).exists():
+        sweep = str(Path(sweep).resolve())
+    storage = getattr(args, "storage", None)
+    return Request(
+        sweep=sweep,
+        preset=args.preset or "smoke",
+        overrides=tuple(args.overrides),
+        tasks=tuple(tasks) if tasks else None,
+        seeds=tuple(seeds_) if seeds_ else None,
+        data_root=str(Path(data_root).expanduser().resolve()) if data_root else None,
+        tracking_uri=args.tracking_uri,
+        storage=str(storage) if storage else None,
+    )
+
+
+def plan_of(args: argparse.Namespace, require_data: bool = False, **flags):
+    """The plan of the arguments' request (a real-data preset needs no root unless running)."""
+    from orchestrator.sweep.plan import make_plan
+
+    return make_plan(request_of(args), out=args.out, require_data=require_data, **flags)
+
+
+def states_line(states, total: int) -> str:
+    parts = [
+        f"{states.get(s, 0)} {s.lower()}"
+        for s in ("FINISHED", "FAILED", "RUNNING", "PENDING")
+        if states.get(s, 0)
+    ]
+    return f"trials: {total} in all: " + ", ".join(parts)
+
+
+def print_reduced(paths, summary: str) -> None:
+    for path in paths:
+        kind = "table" if path.suffix in (".parquet", ".md", ".tex") else "picture"
+        print(f"{kind}: {path}")
+    print(summary)

@@ -1,0 +1,247 @@
+"""What every reduction shares: the trials table's columns and checks, seed statistics,
+primary metrics with their direction, relative improvement with its confidence interval,
+and the Parquet files a reduction reads and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.atomic import replace_atomically
+from tasks.errors import MtsweepError
+from tasks.registry import Task, UnknownTaskError, get_task
+
+log = logging.getLogger(__name__)
+
+# DESIGN's trials table, the one definition: the exporter writes these columns.
+TRIALS_COLUMNS = (
+    "sweep",
+    "preset",
+    "trial_key",
+    "model_key",
+    "run_id",
+    "arch",
+    "main_task",
+    "aux_tasks",
+    "weights",
+    "seed",
+    "eval",
+    "task",
+    "metric",
+    "value",
+    "start_time",
+    "end_time",
+)
+# What a reduction cannot do without; tables exported before the others existed still reduce.
+REQUIRED_COLUMNS = ("main_task", "aux_tasks", "seed", "eval", "task", "metric", "value")
+# A model's identity: two trials that differ in any of these are never averaged together.
+MODEL_COLUMNS = ("arch", "main_task", "aux_tasks", "weights")
+# DESIGN's result table (Fig. 7), with the model's architecture and λ, and the seed interval.
+RESULT_COLUMNS = (
+    "eval",
+    "arch",
+    "main_task",
+    "aux_task",
+    "aux_weight",
+    "metric",
+    "higher_is_better",
+    "baseline",
+    "value",
+    "rel_improvement_pct",
+    "n_seeds",
+    "value_std",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "significant",
+)
+CI_LEVEL = 0.95
+FORMATS = ("png", "pdf", "svg")
+SUMMARY_KEY = b"mtsweep.summary"
+
+
+class ReduceError(MtsweepError):
+    """A trials table or result file that cannot be reduced; the message says what to do."""
+
+
+# --------------------------------------------------------------------------- trials table
+
+
+def task_of(dataset: str, name: str) -> Task:
+    """The registry's task, or ReduceError naming the unknown one."""
+    try:
+        return get_task(dataset, name)
+    except UnknownTaskError as err:
+        raise ReduceError(f"trials table: {err}; reduce with the sweep's dataset") from None
+
+
+def _canonical_weights(raw: object) -> str:
+    """One spelling per weighting (sorted JSON), so equal λ group together; "" if unknown."""
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)) or raw == "":
+        return ""
+    try:
+        weights = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except (TypeError, ValueError):
+        raise ReduceError(
+            f"trials table: `weights` {raw!r} is not a JSON object; export it with `mtsweep export`"
+        ) from None
+    return json.dumps({str(k): float(v) for k, v in weights.items()}, sort_keys=True)
+
+
+def check_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The trials table with every TRIALS_COLUMNS column, numeric values and integer seeds.
+
+    A table exported before the model-identity columns existed gets them empty, so all its
+    trials of one (main, aux) pair count as one model.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in trials.columns]
+    if missing:
+        raise ReduceError(
+            f"trials table lacks column(s) {', '.join(missing)}; export it with `mtsweep export`"
+        )
+    if trials.empty:
+        raise ReduceError("trials table is empty; run the sweep (or export it) first")
+    out = trials.reindex(columns=list(TRIALS_COLUMNS)).reset_index(drop=True)
+    out["value"] = pd.to_numeric(out["value"], errors="coerce")
+    seeds = pd.to_numeric(out["seed"], errors="coerce")
+    if seeds.isna().any():
+        raise ReduceError("trials table has a non-integer `seed`; export it with `mtsweep export`")
+    out["seed"] = seeds.astype(int)
+    for column in ("arch", "main_task", "aux_tasks"):
+        out[column] = out[column].where(out[column].notna(), "").astype(str)
+    out["weights"] = out["weights"].map(_canonical_weights)
+    return out
+
+
+def seed_means(rows: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """``value`` per key and seed; a seed's own duplicates are averaged so seeds weigh the same."""
+    return rows.groupby([*keys, "seed"], dropna=False)["value"].mean().reset_index()
+
+
+def over_seeds(rows: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Mean, sample standard deviation (ddof 1; NaN for one seed) and seed count per key."""
+    stats = seed_means(rows, keys).groupby(list(keys), dropna=False)["value"]
+    out = stats.agg(value="mean", value_std=lambda v: v.std(ddof=1), n_seeds="count")
+    return out.reset_index()
+
+
+def primary_rows(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Only the rows that hold their task's primary metric, with its direction."""
+    tasks = {name: task_of(dataset, name) for name in rows["task"].unique()}
+    keep = rows[
+        [tasks[t].primary_metric == m for t, m in zip(rows["task"], rows["metric"], strict=True)]
+    ].copy()
+    keep["higher_is_better"] = [
+        tasks[t].higher_is_better[m] for t, m in zip(keep["task"], keep["metric"], strict=True)
+    ]
+    return keep
+
+
+# --------------------------------------------------------------------------- improvement
+
+
+def relative_improvement(value: float, baseline: float, higher_is_better: bool) -> float:
+    """(value − baseline)/baseline·100, sign flipped where lower is better; NaN if unknown."""
+    if not (math.isfinite(value) and math.isfinite(baseline)) or baseline == 0:
+        return math.nan
+    gain = value - baseline if higher_is_better else baseline - value
+    return gain / abs(baseline) * 100.0
+
+
+def improvement_interval(
+    values: pd.Series, baseline: pd.Series, higher_is_better: bool
+) -> tuple[float, float, str | None]:
+    """The 95 % t-interval of the relative improvement, from per-seed means indexed by seed.
+
+    Paired over seeds when model and baseline have the same two or more seeds (a seed fixes
+    the data order, so its runs are correlated); Welch's interval when both have two or more
+    seeds otherwise; (NaN, NaN, None) when neither applies. The interval is for the gain in
+    the metric, divided by the seed-averaged baseline, so it is centred on
+    ``relative_improvement`` of the seed means.
+    """
+    from scipy import stats  # the one user of scipy; kept off the import path of the CLI
+
+    base = float(baseline.mean())
+    if len(values) < 2 or len(baseline) < 2 or not math.isfinite(base) or base == 0:
+        return math.nan, math.nan, None
+    if set(values.index) == set(baseline.index):
+        gains = values - baseline.reindex(values.index)
+        se, df, method = gains.std(ddof=1) / math.sqrt(len(gains)), len(gains) - 1, "paired"
+    else:
+        var_v, var_b = values.var(ddof=1) / len(values), baseline.var(ddof=1) / len(baseline)
+        se, method = math.sqrt(var_v + var_b), "welch"
+        df = (var_v + var_b) ** 2 / (
+            var_v**2 / (len(values) - 1) + var_b**2 / (len(baseline) - 1) or math.inf
+        )
+    centre = relative_improvement(float(values.mean()), base, higher_is_better)
+    half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, df)) * se / abs(base) * 100.0 if se > 0 else 0.0
+    return centre - half, centre + half, method
+
+
+# --------------------------------------------------------------------------- files
+
+
+def picture_path(out_dir: Path, stem: str, fmt: str) -> Path:
+    """``<out_dir>/<stem>.<fmt>``, or ReduceError for a format the pictures are not drawn in."""
+    if fmt not in FORMATS:
+        raise ReduceError(f"unknown picture format {fmt!r}; known: {', '.join(FORMATS)}")
+    return Path(out_dir) / f"{stem}.{fmt}"
+
+
+def write_text(text: str, path: Path) -> Path:
+    """A text file (Markdown, LaTeX), atomically."""
+    return replace_atomically(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_result_table(table: pd.DataFrame, path: Path, summary: str) -> Path:
+    """A reduction's table as Parquet, its summary line in the file's metadata; atomic."""
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    meta = {**(arrow.schema.metadata or {}), SUMMARY_KEY: summary.encode()}
+    arrow = arrow.replace_schema_metadata(meta)
+    return replace_atomically(Path(path), lambda tmp: pq.write_table(arrow, tmp))
+
+
+def _read_parquet(path: Path, what: str) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except FileNotFoundError:
+        raise ReduceError(f"{what} {path} does not exist") from None
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ReduceError(f"{what} {path} is not a readable Parquet file ({err})") from None
+
+
+def read_result_table(path: Path) -> pd.DataFrame:
+    """A table written by ``write_result_table``."""
+    return _read_parquet(Path(path), "result table").to_pandas()
+
+
+def read_summary(path: Path) -> str:
+    """The summary line stored in a result file's metadata by ``write_result_table``."""
+    meta = _read_parquet(Path(path), "result table").schema.metadata or {}
+    if SUMMARY_KEY not in meta:
+        raise ReduceError(f"{path} has no mtsweep summary; write it with `mtsweep reduce`")
+    return meta[SUMMARY_KEY].decode()
+
+
+def load_trials_table(path: Path) -> pd.DataFrame:
+    """A trials table from Parquet, checked; ReduceError names the file if it is not one."""
+    table = _read_parquet(Path(path), "trials table").to_pandas()
+    try:
+        return check_trials(table)
+    except ReduceError as err:
+        raise ReduceError(f"{path}: {err}") from None
+
+
+def finite(values: pd.Series | np.ndarray) -> np.ndarray:
+    """The finite entries of ``values`` as floats."""
+    array = np.asarray(values, dtype=float)
+    return array[np.isfinite(array)]

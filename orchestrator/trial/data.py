@@ -1,0 +1,99 @@
+"""Where a trial's data comes from: a user's real data root, or synthetic data made once.
+
+Synthetic data is generated into a cache keyed by its parameters (generation is
+deterministic, so any node can make its own identical copy). Readers are kept per worker
+process, so trials that reuse a Ray worker also reuse the decoded images.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from torch.utils.data import Dataset, Subset
+
+from sweeps.presets import DataConfig
+from tasks.datasets import get_dataset
+from tasks.errors import DataError
+from tasks.registry import Task
+
+log = logging.getLogger(__name__)
+
+SMALL_IMAGE = 64  # at or below this side, readers keep decoded samples in memory
+_READERS: dict[tuple, Dataset] = {}
+
+
+def cache_home() -> Path:
+    return Path(os.environ.get("MTSWEEP_CACHE", Path.home() / ".cache" / "mtsweep"))
+
+
+def synthetic_root(dataset: str, data: DataConfig) -> Path:
+    return cache_home() / "synth" / f"{dataset}-n{data.n}-s{data.size}-seed{data.seed}"
+
+
+def ensure_data(dataset: str, data: DataConfig) -> Path:
+    """The data root of a data block; synthetic data is generated if missing."""
+    if data.source == "real":
+        root = Path(data.root or "")
+        if not data.root or not root.is_dir():
+            raise DataError(
+                f"data root {root} does not exist; pass --data-root to a {dataset} "
+                "dataset directory"
+            )
+        if not any(root.iterdir()):
+            raise DataError(
+                f"data root {root} is empty; pass --data-root to a {dataset} dataset directory"
+            )
+        return root
+    root = synthetic_root(dataset, data)
+    if (root / ".complete").exists():
+        return root
+    tmp = root.with_name(f"{root.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    made = get_dataset(dataset).write_synthetic(tmp, n=data.n, size=data.size, seed=data.seed)
+    (tmp / ".complete").write_text(f"{made.n_images}\n")
+    try:
+        os.replace(tmp, root)
+    except OSError:  # another process finished the same (identical) data first
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info(
+        "synthetic %s data: %d images in %s (%.1f s)", dataset, made.n_images, root, made.seconds
+    )
+    return root
+
+
+def image_size(dataset: str, data: DataConfig) -> int:
+    """The side trials train at: the preset's, else the synthetic size, else the dataset's."""
+    if data.image_size is not None:
+        return data.image_size
+    return data.size if data.source == "synthetic" else get_dataset(dataset).default_size
+
+
+def open_split(
+    dataset: str,
+    root: Path,
+    data: DataConfig,
+    tasks: list[Task],
+    split: str,
+    limit: int | None = None,
+) -> Dataset:
+    """The reader for one split, shared by every trial of this process that asks for it.
+
+    Readers read exactly the trial's tasks, so a corrupt label file of one task fails only
+    the trials that train or evaluate that task.
+    """
+    size = image_size(dataset, data)
+    key = (dataset, str(root), split, size, tuple(t.name for t in tasks))
+    reader = _READERS.get(key)
+    if reader is None:
+        reader = get_dataset(dataset).reader(
+            root, tasks, split=split, size=size, cache=size <= SMALL_IMAGE
+        )
+        _READERS[key] = reader
+    if len(reader) == 0:
+        raise DataError(f"no {split} images of {dataset} under {root}")
+    if limit is not None and limit < len(reader):
+        return Subset(reader, range(limit))
+    return reader

@@ -1,0 +1,166 @@
+"""One trial, start to end: data ▶ model ▶ train (checkpointed) ▶ evaluate ▶ TrialResult.
+
+``run_trial`` is a pure function of its TrialSpec (and seed): it touches only the
+checkpoint directory of its model and returns a ``TrialResult``. It knows nothing of Ray
+or MLflow; the Ray backend calls it inside a worker and the driver records the result.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import platform
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from attacks.evaluation import evaluate
+from attacks.measures import MEASURES
+from models import build_model
+from orchestrator.trial.data import ensure_data, open_split
+from orchestrator.trial.pictures import prediction_figure
+from orchestrator.trial.result import TrialResult
+from orchestrator.trial.training import train_model
+from sweeps.presets import (
+    AdversarialConfig,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    TrainConfig,
+    parse_block,
+)
+from sweeps.spec import TrialSpec
+from tasks.batches import Batch, collate
+from tasks.registry import get_task
+
+log = logging.getLogger(__name__)
+
+# Called after each training epoch with (epoch index, mean loss): how a trial reports progress.
+OnEpoch = Callable[[int, float], None]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device() -> torch.device:
+    """The GPU Ray assigned to this trial (CUDA_VISIBLE_DEVICES), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def flatten_metrics(nested: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
+    """{eval: {task: {metric: v}}} → {'eval/task/metric': v} (DESIGN's MLflow names)."""
+    return {
+        f"{e}/{t}/{m}": float(v)
+        for e, per_task in nested.items()
+        for t, ms in per_task.items()
+        for m, v in ms.items()
+    }
+
+
+def batches_of(dataset: Dataset, batch_size: int) -> Callable[[], Iterator[Batch]]:
+    """A fresh pass over ``dataset`` in order, batch by batch, each time it is called."""
+
+    def batches() -> Iterator[Batch]:
+        for start in range(0, len(dataset), batch_size):
+            stop = min(start + batch_size, len(dataset))
+            yield collate([dataset[i] for i in range(start, stop)])
+
+    return batches
+
+
+def run_trial(
+    spec: TrialSpec,
+    storage: Path,
+    on_epoch: OnEpoch | None = None,
+    threads: int | None = None,
+) -> TrialResult:
+    """Train and evaluate one model; returns metrics, losses, timings, artifacts, placement."""
+    t0 = time.perf_counter()
+    started = time.time()
+    if threads:
+        torch.set_num_threads(threads)
+    seed_everything(spec.seed)
+    device = pick_device()
+    data = parse_block(DataConfig, spec.data, "data")
+    ev = parse_block(EvalConfig, spec.evaluation, "evaluation")
+    train_cfg = parse_block(TrainConfig, spec.train, "train")
+    model_cfg = parse_block(ModelConfig, spec.model, "model")
+    tasks = [get_task(spec.dataset, n) for n in spec.train_tasks]
+    by_name = {t.name: t for t in tasks}
+    attacked = [by_name[n] for n in spec.attacked]
+    root = ensure_data(spec.dataset, data)
+    train_set = open_split(spec.dataset, root, data, tasks, data.train_split)
+    eval_set = open_split(spec.dataset, root, data, tasks, ev.split, limit=ev.n_images)
+
+    model = build_model(spec.arch, tasks, width=model_cfg.width, init_from=model_cfg.init_from)
+    adversarial = (
+        parse_block(AdversarialConfig, spec.adversarial, "adversarial")
+        if spec.adversarial
+        else None
+    )
+    trained = train_model(
+        model,
+        tasks,
+        spec.weights,
+        train_set,
+        train_cfg,
+        storage / "checkpoints" / spec.model_key,
+        device,
+        spec.seed,
+        adversarial_eval=adversarial.eval if adversarial else None,
+        attacked=attacked,
+        on_epoch=on_epoch,
+    )
+    t_train = time.perf_counter() - t0
+
+    batches = batches_of(eval_set, ev.batch_size)
+    t1 = time.perf_counter()
+    seen: dict[str, torch.Tensor] = {}
+    nested = evaluate(
+        model,
+        batches(),
+        tasks,
+        list(spec.evals),
+        attacked,
+        [by_name[n] for n in spec.report],
+        device,
+        seed=spec.seed,
+        first_images=seen,
+    )
+    metrics = flatten_metrics(nested)
+    for name in spec.measures:
+        metrics.update(
+            MEASURES[name].compute(model, batches, tasks, attacked, spec.output_dim, spec.seed)
+        )
+    t_attack = time.perf_counter() - t1
+
+    first = collate([eval_set[0]])
+    picture = prediction_figure(model, first, attacked[0], spec, device, seen)
+    return TrialResult(
+        trial_key=spec.trial_key,
+        metrics=metrics,
+        train_loss=trained.history,
+        resumed_from_epoch=trained.resumed_from_epoch,
+        time={
+            "train_s": t_train,
+            "attack_s": t_attack,
+            "total_s": time.perf_counter() - t0,
+            "started_unix": started,
+            "ended_unix": time.time(),
+        },
+        artifacts={"prediction.png": base64.b64encode(picture).decode()},
+        placement={
+            "device": str(device),
+            "host": platform.node(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        },
+    )

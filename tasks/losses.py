@@ -1,0 +1,56 @@
+"""Task losses. Each returns one value per sample, shape (B,): training averages over the
+batch, attacks sum over it, so neither has to undo a reduction the loss already made.
+
+A sample's value is the mean over its valid pixels (masked pixels are left out of the
+denominator, unlike Standley's and MTRobust's ``(loss * mask).mean()``, which counts them):
+an image that is half sky then weighs as much as one that is all road.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+def masked_mean(per_pixel: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of a (B,C,H,W) map over valid pixels and channels, per sample."""
+    if mask is None:
+        return per_pixel.flatten(1).mean(1)
+    m = mask.to(per_pixel.dtype).expand_as(per_pixel)
+    return (per_pixel * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
+
+
+def l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean absolute error over valid pixels, per sample."""
+    return masked_mean((pred - target).abs(), mask)
+
+
+def make_ce_loss(ignore_index: int, class_weights: Sequence[float] | None = None) -> Loss:
+    """Per-pixel cross-entropy over pixels whose label is not ``ignore_index``.
+
+    ``class_weights`` (one per output channel) scale each pixel's term by its true class,
+    as the original Taskonomy loader's ``semseg_prior_factor`` does; the sum is still
+    divided by the number of labelled pixels, so the weights change the loss's magnitude.
+    """
+    weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+
+    def ce_loss(
+        pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        labels = target.long().squeeze(1)
+        per_pixel = F.cross_entropy(
+            pred.float(), labels, ignore_index=ignore_index, reduction="none"
+        )
+        if weights is not None:
+            safe = labels.clamp(0, len(weights) - 1)
+            per_pixel = per_pixel * weights.to(per_pixel.device)[safe]
+        valid = (labels != ignore_index).unsqueeze(1)
+        if mask is not None:
+            valid = valid & mask
+        return masked_mean(per_pixel.unsqueeze(1), valid)
+
+    return ce_loss

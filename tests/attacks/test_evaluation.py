@@ -1,0 +1,78 @@
+"""evaluate(): nested results, attacks that hurt, determinism, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from attacks.evaluation import evaluate
+from tasks.errors import MtsweepError
+from tests.attacks.tinymodels import DEPTH, SEG, TinyNet, make_batch
+
+EVALS = ["clean", "fgsm_eps8", "pgd5_eps8", "mim5_eps8", "houdini5_eps8", "pgd5_eps8_mt"]
+
+
+def batches():
+    return [make_batch(4, seed=100 + i) for i in range(2)]
+
+
+def run(model, evals=EVALS, attacked=(SEG, DEPTH), report=(SEG, DEPTH), seed=0):
+    return evaluate(
+        model, batches(), [SEG, DEPTH], evals, list(attacked), list(report), "cpu", seed=seed
+    )
+
+
+def test_nested_results_and_attacks_hurt(trained_net):
+    res = run(trained_net)
+    assert list(res) == EVALS
+    for per_task in res.values():
+        assert set(per_task) == {SEG.name, DEPTH.name}
+        assert set(per_task[SEG.name]) == {"miou", "pixel_acc"}
+        assert set(per_task[DEPTH.name]) == {"abs_err", "rel_err", "rmse"}
+    clean = res["clean"][SEG.name]["miou"]
+    assert clean > 60
+    for name in EVALS[1:5]:  # single-task attacks on segmentation
+        assert res[name][SEG.name]["miou"] < clean - 10, name
+    # the joint attack hurts depth, which the single-task ones leave nearly alone
+    assert res["pgd5_eps8_mt"][DEPTH.name]["abs_err"] > res["pgd5_eps8"][DEPTH.name]["abs_err"]
+
+
+def test_deterministic_for_a_seed_and_independent_of_other_evals(trained_net):
+    a = run(trained_net, ["clean", "pgd5_eps8"], seed=3)
+    b = run(trained_net, ["pgd5_eps8"], seed=3)
+    c = run(trained_net, ["pgd5_eps8"], seed=4)
+    assert a["pgd5_eps8"] == b["pgd5_eps8"]
+    assert c["pgd5_eps8"] != b["pgd5_eps8"]
+
+
+def test_reports_only_the_asked_tasks_and_restores_the_mode():
+    model = TinyNet().train()
+    res = run(model, ["clean", "fgsm_eps4"], attacked=[DEPTH], report=[DEPTH])
+    assert set(res["fgsm_eps4"]) == {DEPTH.name}
+    assert model.training
+
+
+def test_houdini_on_a_regression_task_is_refused(random_net):
+    with pytest.raises(MtsweepError, match="houdini5_eps4.*depth"):
+        run(random_net, ["houdini5_eps4"], attacked=[DEPTH])
+
+
+def test_bad_names_and_unknown_tasks_are_refused(random_net):
+    with pytest.raises(ValueError, match="pgd"):
+        run(random_net, ["pgd_eps4"])
+    with pytest.raises(ValueError, match="not among"):
+        evaluate(random_net, batches(), [DEPTH], ["clean"], [SEG], [SEG], "cpu", seed=0)
+
+
+def test_first_images_are_what_each_evaluation_saw(trained_net):
+    seen: dict = {}
+    evals = ["clean", "fgsm_eps8", "pgd5_eps8"]
+    evaluate(
+        trained_net, batches(), [SEG, DEPTH], evals, [SEG], [SEG], "cpu", seed=0, first_images=seen
+    )
+    x = batches()[0]["image"][:1]
+    assert set(seen) == set(evals)
+    assert (seen["clean"] == x).all()
+    for name in evals[1:]:
+        delta = (seen[name] - x).abs()
+        assert delta.max() <= 8 / 255 + 1e-6 and delta.max() > 4 / 255  # attacked, in the ball
+        assert 0 <= seen[name].min() and seen[name].max() <= 1

@@ -1,0 +1,31 @@
+"""Failure drills: a ``before_trial`` hook that makes a trial fail on purpose, in a worker.
+
+Pickled by value into Ray workers (they do not import the test tree), it counts attempts
+in a marker file in storage, so attempts in different worker processes see one count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sweeps.spec import TrialSpec
+
+
+class InjectedFault(RuntimeError):
+    """The failure a drill raises."""
+
+
+@dataclass(frozen=True)
+class FailFirstAttempts:
+    """Fail the first ``n`` attempts of every trial, then let it run."""
+
+    n: int
+
+    def __call__(self, spec: TrialSpec, storage: Path) -> None:
+        marker = storage / "faults" / spec.trial_key
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        seen = int(marker.read_text()) if marker.exists() else 0
+        if seen < self.n:
+            marker.write_text(str(seen + 1))
+            raise InjectedFault(f"injected fault {seen + 1} of {self.n}")
