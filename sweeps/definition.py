@@ -34,7 +34,7 @@ from tasks.registry import UnknownTaskError, get_task, parse_tasks
 
 BUILTIN_DIR = Path(__file__).parent
 # Keys a preset may set: its own seeds, and overrides of the sweep's choices and blocks.
-PRESET_KEYS = ("seeds", "arch", "evals", "measures", *BLOCKS)
+PRESET_KEYS = ("seeds", "arch", "evals", "measures", "aux_weight", *BLOCKS)
 # Blocks a sweep may set once for all presets (a preset's own block replaces it whole).
 SWEEP_BLOCKS = ("adversarial", "output_dim")
 TOP_KEYS = (
@@ -50,6 +50,7 @@ TOP_KEYS = (
     "measures",
     "presets",
     "reduction",
+    "split_aux_weight",
     *SWEEP_BLOCKS,
 )
 
@@ -63,12 +64,16 @@ class ModelEntry:
     train: tuple[str, ...]
     main: tuple[str, ...]
     aux_weight: float = 0.0
+    # λ_a shared out among the auxiliary tasks (λ_a/#aux each), as the authors' Cityscapes
+    # training did (MTRobust mtask_train_loop.py: mt_lambda/(len(task_set)-len(test_task_set))).
+    split_aux: bool = False
 
     def weights(self) -> dict[str, float]:
-        """λ = 1/|main| for each main task (1 for a single main task), λ_a for each auxiliary."""
-        return {
-            t: (1.0 / len(self.main) if t in self.main else self.aux_weight) for t in self.train
-        }
+        """λ = 1/|main| for each main task (1 for a single main task), λ_a for each auxiliary
+        (λ_a/#aux with ``split_aux``)."""
+        n_aux = len(self.train) - len(self.main)
+        aux = self.aux_weight / n_aux if self.split_aux and n_aux else self.aux_weight
+        return {t: (1.0 / len(self.main) if t in self.main else aux) for t in self.train}
 
 
 @dataclass
@@ -84,6 +89,8 @@ class Sweep:
     report: str
     measures: list[str]
     presets: dict[str, dict[str, Any]]
+    raw_models: dict[str, Any] = field(default_factory=dict)
+    split_aux: bool = False
     reproduces: str = ""
     description: str = ""
     blocks: dict[str, Any] = field(default_factory=dict)  # sweep-level adversarial/output_dim
@@ -143,7 +150,7 @@ class Sweep:
         or look trials up): the root is not part of the trial key.
         """
         p = self.preset(preset, overrides)
-        models = self._narrowed(tasks)
+        models = self._narrowed(self.models_of(p), tasks)
         seed_list = list(seeds) if seeds is not None else list(p.get("seeds", [0]))
         data = dict(p.get("data") or {})
         if data_root is not None:
@@ -185,14 +192,20 @@ class Sweep:
                 )
         return specs
 
-    def _narrowed(self, tasks: list[str] | None) -> list[ModelEntry]:
-        if not tasks:
+    def models_of(self, preset: dict[str, Any]) -> list[ModelEntry]:
+        """The sweep's models under a preset (which may choose its own λ_a for pairs)."""
+        if "aux_weight" not in preset:
             return self.models
+        return _parse_models(self.dataset, self.raw_models, preset["aux_weight"], self.split_aux)
+
+    def _narrowed(self, models: list[ModelEntry], tasks: list[str] | None) -> list[ModelEntry]:
+        if not tasks:
+            return models
         try:
             keep = {t.name for t in parse_tasks(self.dataset, tasks)}
         except UnknownTaskError as e:
             raise SweepError(f"--tasks: {e}") from None
-        models = [m for m in self.models if set(m.train) <= keep]
+        models = [m for m in models if set(m.train) <= keep]
         if not models:
             raise SweepError(
                 f"--tasks {','.join(tasks)} leaves no model of sweep {self.name!r}; "
@@ -256,7 +269,33 @@ def _positive(value: Any, what: str) -> float:
     return float(value)
 
 
-def _parse_models(dataset: str, raw: Any) -> list[ModelEntry]:
+def _pair_weights(dataset: str, raw: Any, where: str) -> tuple[list[float], dict[str, float]]:
+    """models.pairs.aux_weight: ({default…}: one λ_a per pair) or {select: [λ…]}: candidates.
+
+    Returns (the candidate λ_a of every pair, per-auxiliary λ_a); with ``select`` every pair
+    is trained once per candidate and the reduction keeps the one that validates best.
+    """
+    weights = dict(raw or {})
+    if "select" in weights:
+        candidates = weights.pop("select")
+        _require(not weights, f"{where}: 'select' takes no other keys (got {sorted(weights)})")
+        _require(
+            isinstance(candidates, list) and len(candidates) >= 2,
+            f"{where}.select: expected a list of two or more λ_a to choose from",
+        )
+        return [_positive(v, f"{where}.select") for v in candidates], {}
+    default = _positive(weights.pop("default", 0.01), f"{where}.default")
+    by_aux = {}
+    for k, v in weights.items():
+        aux = _task_names(dataset, [str(k)], f"{where}.{k}")[0]
+        by_aux[aux] = _positive(v, f"{where}.{k}")
+    return [default], by_aux
+
+
+def _parse_models(
+    dataset: str, raw: Any, aux_weight: Any = None, split_aux: bool = False
+) -> list[ModelEntry]:
+    """The models of a sweep; a preset's ``aux_weight`` replaces models.pairs.aux_weight."""
     _require(
         isinstance(raw, dict) and len(raw) == 1 and next(iter(raw)) in ("pairs", "list"),
         "models: expected a mapping with one key, 'pairs' or 'list'",
@@ -268,20 +307,20 @@ def _parse_models(dataset: str, raw: Any) -> list[ModelEntry]:
             if key not in ("tasks", "aux_weight"):
                 raise unknown_key("models.pairs", str(key), ["tasks", "aux_weight"])
         names = _task_names(dataset, body["tasks"], "models.pairs.tasks")
-        weights = dict(body.get("aux_weight") or {})
-        default = _positive(weights.pop("default", 0.01), "models.pairs.aux_weight.default")
-        by_aux = {}
-        for k, v in weights.items():
-            aux = _task_names(dataset, [str(k)], f"models.pairs.aux_weight.{k}")[0]
-            by_aux[aux] = _positive(v, f"models.pairs.aux_weight.{k}")
+        where = "models.pairs.aux_weight"
+        candidates, by_aux = _pair_weights(
+            dataset, body.get("aux_weight") if aux_weight is None else aux_weight, where
+        )
         entries = [ModelEntry(train=(m,), main=(m,)) for m in names]
         entries += [
-            ModelEntry(train=(m, a), main=(m,), aux_weight=by_aux.get(a, default))
+            ModelEntry(train=(m, a), main=(m,), aux_weight=by_aux.get(a, lam))
             for m in names
             for a in names
             if a != m
+            for lam in candidates
         ]
         return entries
+    _require(aux_weight is None, "a preset's aux_weight applies to models.pairs only")
     _require(isinstance(body, list) and body, "models.list: expected a non-empty list")
     entries = []
     for i, item in enumerate(body):
@@ -296,7 +335,7 @@ def _parse_models(dataset: str, raw: Any) -> list[ModelEntry]:
         aux = 0.0
         if len(main) < len(train):
             aux = _positive(item.get("aux_weight"), f"{where}.aux_weight")
-        entries.append(ModelEntry(train=train, main=main, aux_weight=aux))
+        entries.append(ModelEntry(train=train, main=main, aux_weight=aux, split_aux=split_aux))
     return entries
 
 
@@ -382,11 +421,25 @@ def parse_sweep(raw: Any, source: Path | None = None) -> Sweep:
     presets = raw["presets"]
     _require(isinstance(presets, dict) and bool(presets), "sweep.presets: expected a mapping")
     checked = {str(k): check_preset(str(k), v) for k, v in presets.items()}
+    for pname, p in checked.items():
+        split_set = (p.get("data") or {}).get("split_set")
+        _require(
+            split_set is None or dataset == "taskonomy",
+            f"presets.{pname}.data.split_set: only Taskonomy has official split sets",
+        )
+    split_aux = raw.get("split_aux_weight", False)
+    _require(isinstance(split_aux, bool), "sweep.split_aux_weight: expected true or false")
+    models = _parse_models(dataset, raw["models"], split_aux=split_aux)
+    for p in checked.values():
+        if "aux_weight" in p:
+            _parse_models(dataset, raw["models"], p["aux_weight"], split_aux)
     return Sweep(
         name=str(raw["name"]),
         dataset=dataset,
         arch=arch,
-        models=_parse_models(dataset, raw["models"]),
+        models=models,
+        raw_models=raw["models"],
+        split_aux=split_aux,
         evals=_check_evals(raw["evals"], "sweep.evals"),
         attacked=raw.get("attacked", "main"),
         report=raw.get("report", "main"),

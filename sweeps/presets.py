@@ -44,8 +44,14 @@ class DataConfig:
     size: int = field(default=32, metadata={"min": 8})  # synthetic image side, pixels
     seed: int = field(default=0, metadata={"min": 0})  # synthetic scene seed
     image_size: int | None = field(default=None, metadata={"min": 8})  # None: dataset default
-    split_set: Literal["tiny", "medium", "full"] | None = None  # Taskonomy's official splits
+    split_set: Literal["tiny"] | None = None  # Taskonomy's official split (buildings) to read
     train_split: str = "train"
+    packed: str | None = None  # a packed dataset ('mtsweep prepare') trials memory-map
+    # How targets are scaled: 'standley' (Standley et al.) or 'taskonomy' (the original
+    # Taskonomy/MTRobust loaders, the scale the paper's λ_a were chosen for); tasks.conventions.
+    convention: Literal["standley", "taskonomy"] = "standley"
+    crop: int | None = field(default=None, metadata={"min": 8})  # random training crop side
+    flip: bool = False  # random horizontal flip of training samples (normals' x negated)
 
 
 @dataclass(frozen=True)

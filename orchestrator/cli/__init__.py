@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from importlib.metadata import version
 
-from orchestrator.cli import export, reduce, run, show, status, synth
+from orchestrator.cli import estimate, export, logs, prepare, reduce, run, show, status, synth
 from orchestrator.cli.common import Parser
 from tasks.errors import MtsweepError
 
-COMMANDS = (run, status, show, export, reduce, synth)
+__version__ = version("mtsweep")
+
+COMMANDS = (run, status, logs, show, export, reduce, synth, prepare, estimate)
 
 
 def build_parser() -> Parser:
@@ -24,6 +27,7 @@ def build_parser() -> Parser:
         "(Mao et al., ECCV 2020) on Ray Tune, recorded in MLflow.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in COMMANDS:
         command.add_parser(sub)

@@ -50,7 +50,19 @@ def add_parser(sub) -> None:
         "(a SWEEP uses its own)",
     )
     p.add_argument("--out", type=Path, required=True, help="output .parquet file")
-    p.add_argument("--plot", type=Path, default=None, help="directory for the pictures")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="directory for the pictures and the tables as Markdown/LaTeX",
+    )
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("png", "pdf", "svg"),
+        default="png",
+        help="file format of the pictures (default: png)",
+    )
     p.set_defaults(handle=handle)
 
 
@@ -87,5 +99,5 @@ def handle(args) -> int:
         trials = export_trials(plan)
         dataset = plan.sweep.dataset
         reduction = plan.sweep.reduction
-    print_reduced(*reduce_to(trials, reduction, dataset, args.out, args.plot))
+    print_reduced(*reduce_to(trials, reduction, dataset, args.out, args.plot, fmt=args.fmt))
     return 0

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
-from orchestrator.cli.common import plan_of, print_reduced, states_line, sweep_args
+from orchestrator.cli.common import csv, plan_of, print_reduced, states_line, sweep_args
 
 EPILOG = """examples:
   mtsweep run taskonomy-pairs                      # Fig. 7 at smoke scale, local Ray
@@ -61,7 +60,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--storage",
-        type=Path,
+        type=str,  # not Path: it would turn s3://b/x into s3:/b/x before it can be refused
         default=None,
         help="checkpoint and kept-result storage every node can read (default: <out>/ray)",
     )
@@ -75,6 +74,21 @@ def add_parser(sub) -> None:
         "--force", action="store_true", help="use an --out that holds another sweep's results"
     )
     p.add_argument("--no-reduce", action="store_true", help="skip the reduction at the end")
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("png", "pdf", "svg"),
+        default="png",
+        help="file format of the pictures (default: png)",
+    )
+    p.add_argument(
+        "--rerun",
+        type=csv,
+        default=None,
+        metavar="failed|all|KEY,…",
+        help="run these trials again although they ended (after a code fix): 'failed', "
+        "'all' or trial keys; their earlier runs stay in MLflow, marked superseded",
+    )
     p.set_defaults(handle=handle)
 
 
@@ -89,10 +103,12 @@ def handle(args) -> int:
         gpus_per_trial=args.gpus_per_trial,
         max_failures=args.max_failures,
     )
-    states = run_sweep(plan, address=args.address, force=args.force, num_cpus=args.num_cpus)
+    states = run_sweep(
+        plan, address=args.address, force=args.force, num_cpus=args.num_cpus, rerun=args.rerun
+    )
     print(states_line(states, len(plan.specs)))
     if not args.no_reduce and plan.sweep.reduction != NO_REDUCTION and states.get("FINISHED"):
-        print_reduced(*reduce_run(plan))
+        print_reduced(*reduce_run(plan, fmt=args.fmt))
     failed = states.get("FAILED", 0)
     if failed:
         print(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,15 +86,16 @@ def _seed_values(rows: pd.DataFrame) -> dict[tuple, pd.Series]:
     }
 
 
-def _columns(rows: pd.DataFrame) -> list[tuple[str, float | None]]:
-    """The (auxiliary task, λ) columns of one architecture: every task present, each with
-    the λ its pairs were trained with (None where unknown)."""
-    pairs = rows[rows["aux_tasks"] != ""]
+def _columns(tasks: Iterable[str], weights: Iterable[float]) -> list[tuple[str, float | None]]:
+    """(auxiliary task, λ) columns in the paper's order, one per λ a task was trained with;
+    λ None only for a task without a known one."""
+    lams: dict[str, set[float | None]] = {}
+    for task, weight in zip(tasks, weights, strict=True):
+        lams.setdefault(task, set()).add(_lam(weight))
     out = []
-    for aux in task_order({*rows["main_task"], *pairs["aux_tasks"]}):
-        weights = pairs.loc[pairs["aux_tasks"] == aux, "aux_weight"]
-        lams = sorted({_lam(w) for w in weights}, key=lambda w: w or 0.0)
-        out += [(aux, lam) for lam in lams or [None]]
+    for task in task_order(lams):
+        known = sorted(lams[task] - {None})
+        out += [(task, lam) for lam in known] or [(task, None)]
     return out
 
 
@@ -112,7 +114,11 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
     out: list[dict[str, Any]] = []
     for eval_ in sorted(rows["eval"].unique(), key=lambda e: (e != "clean", e)):
         for arch, arch_rows in rows.groupby("arch", sort=True):
-            columns = _columns(arch_rows)
+            pairs = arch_rows[arch_rows["aux_tasks"] != ""]
+            columns = _columns(
+                [*pairs["aux_tasks"], *arch_rows["main_task"]],
+                [*pairs["aux_weight"], *[math.nan] * len(arch_rows)],
+            )
             for main in task_order(arch_rows["main_task"]):
                 task = task_of(dataset, main)
                 metric, up = task.primary_metric, task.higher_is_better[task.primary_metric]
@@ -249,19 +255,6 @@ def colour_limit(values: np.ndarray) -> float:
     return max(float(np.percentile(magnitudes, 95, method="lower")), 1e-6)
 
 
-def _columns_of(pairs: pd.DataFrame) -> tuple[list[tuple[str, float | None]], list[str]]:
-    """The (auxiliary task, λ) columns in the paper's order, and their names: λ joins a
-    name only where one auxiliary task was trained with several."""
-    order = task_order(pairs["aux_task"])
-    columns = sorted(
-        {(a, _lam(w)) for a, w in zip(pairs["aux_task"], pairs["aux_weight"], strict=True)},
-        key=lambda c: (order.index(c[0]), c[1] or 0.0),
-    )
-    several = pairs.groupby("aux_task")["aux_weight"].nunique() > 1
-    names = [f"{a} λ={w:g}" if w is not None and several[a] else a for a, w in columns]
-    return columns, names
-
-
 def heatmaps(table: pd.DataFrame) -> list[Heatmap]:
     """One heatmap per (eval, arch) of a result table, rows and columns in the paper's order."""
     several_archs = table["arch"].nunique() > 1
@@ -270,7 +263,9 @@ def heatmaps(table: pd.DataFrame) -> list[Heatmap]:
     for (eval_, arch), rows in table.groupby(["eval", "arch"], sort=False):
         pairs = cells(rows)
         mains = task_order(rows["main_task"])
-        columns, names = _columns_of(pairs)
+        columns = _columns(pairs["aux_task"], pairs["aux_weight"])
+        several = pairs.groupby("aux_task")["aux_weight"].nunique() > 1
+        names = [f"{a} λ={w:g}" if w is not None and several[a] else a for a, w in columns]
         by_cell = {(r.main_task, r.aux_task, _lam(r.aux_weight)): r for r in pairs.itertuples()}
         baselines = rows[rows["aux_task"].isna()].set_index("main_task")["baseline"]
         values = np.full((len(mains), len(columns) + 2), np.nan)

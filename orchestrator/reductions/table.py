@@ -6,12 +6,10 @@ and the Parquet files a reduction reads and writes.
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -19,8 +17,6 @@ import pyarrow.parquet as pq
 from tasks.atomic import replace_atomically
 from tasks.errors import MtsweepError
 from tasks.registry import Task, UnknownTaskError, get_task
-
-log = logging.getLogger(__name__)
 
 # DESIGN's trials table, the one definition: the exporter writes these columns.
 TRIALS_COLUMNS = (
@@ -175,15 +171,16 @@ def improvement_interval(
         return math.nan, math.nan, None
     if set(values.index) == set(baseline.index):
         gains = values - baseline.reindex(values.index)
-        se, df, method = gains.std(ddof=1) / math.sqrt(len(gains)), len(gains) - 1, "paired"
+        method, se, df = "paired", gains.std(ddof=1) / math.sqrt(len(gains)), len(gains) - 1
     else:
         var_v, var_b = values.var(ddof=1) / len(values), baseline.var(ddof=1) / len(baseline)
-        se, method = math.sqrt(var_v + var_b), "welch"
-        df = (var_v + var_b) ** 2 / (
-            var_v**2 / (len(values) - 1) + var_b**2 / (len(baseline) - 1) or math.inf
-        )
+        method, se = "welch", math.sqrt(var_v + var_b)
+        if se > 0:  # Welch–Satterthwaite degrees of freedom
+            df = se**4 / (var_v**2 / (len(values) - 1) + var_b**2 / (len(baseline) - 1))
     centre = relative_improvement(float(values.mean()), base, higher_is_better)
-    half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, df)) * se / abs(base) * 100.0 if se > 0 else 0.0
+    if se == 0:  # every seed moved together: the interval is the point
+        return centre, centre, method
+    half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, df)) * se / abs(base) * 100.0
     return centre - half, centre + half, method
 
 
@@ -239,9 +236,3 @@ def load_trials_table(path: Path) -> pd.DataFrame:
         return check_trials(table)
     except ReduceError as err:
         raise ReduceError(f"{path}: {err}") from None
-
-
-def finite(values: pd.Series | np.ndarray) -> np.ndarray:
-    """The finite entries of ``values`` as floats."""
-    array = np.asarray(values, dtype=float)
-    return array[np.isfinite(array)]

@@ -13,11 +13,33 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
+from orchestrator.sweep.lease import DriverLease
+from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.plan import Plan, claim_out_dir
+from orchestrator.sweep.preflight import (
+    check_cluster_capacity,
+    check_from_workers,
+    preflight,
+    real_data_fingerprints,
+)
 from orchestrator.sweep.ray_backend import BeforeTrial
-from orchestrator.sweep.store import quiet_libraries
-from orchestrator.sweep.tracking import TAG, Tracker
+from orchestrator.sweep.store import TrackingError, quiet_libraries, redact
+from orchestrator.sweep.sweep_run import (
+    open_sweep_run,
+    record_reduction,
+    select_reruns,
+    supersede,
+)
+from orchestrator.sweep.tracking import (
+    DATA_TAG,
+    GIT_COMMIT_TAG,
+    TAG,
+    VERSION_TAG,
+    Tracker,
+    code_version,
+)
 from orchestrator.trial.data import ensure_data
 from sweeps.presets import DataConfig, parse_block
 from sweeps.spec import TrialSpec
@@ -31,42 +53,104 @@ def run_sweep(
     force: bool = False,
     num_cpus: int | None = None,
     before_trial: BeforeTrial | None = None,
+    rerun: list[str] | None = None,
 ) -> Counter[str]:
-    """Run every unfinished trial of the plan; returns the final MLflow states."""
+    """Run every unfinished trial of the plan; returns the final MLflow states.
+
+    ``rerun`` ('failed', 'all' or trial keys) runs those trials again although they ended:
+    their earlier runs stay, marked superseded.
+    """
     from orchestrator.sweep.ray_backend import run_pending, start_ray
     from orchestrator.sweep.recorder import ingest_kept_results
 
-    # Data first: a bad --data-root must fail before anything is written. Synthetic data is
-    # made once here, before any worker asks for it.
+    # Pre-flight, before anything is written: numbers, paths, tracking store, data layout,
+    # capacity. Synthetic data is made once here (in the cache), before any worker asks.
+    preflight(plan, address, num_cpus)
     for data in {json.dumps(s.data, sort_keys=True) for s in plan.specs}:
         ensure_data(plan.sweep.dataset, parse_block(DataConfig, json.loads(data), "data"))
-    claim_out_dir(plan, force)
-    quiet_libraries()
-    tracker = Tracker(plan.tracking_uri, plan.sweep.name, plan.preset)
-    finished = tracker.finished_keys() & set(plan.keys)
-    finished |= ingest_kept_results(tracker, plan.specs, plan.storage, finished)
-    pending = [s for s in plan.specs if s.trial_key not in finished]
-    log.info(
-        "sweep %s/%s: %d trials, %d already finished, %d to run (out: %s)",
-        plan.sweep.name,
-        plan.preset,
-        len(plan.specs),
-        len(finished),
-        len(pending),
-        plan.out,
-    )
-    if pending:
+    if address:
         start_ray(address, num_cpus=num_cpus)
-        run_pending(
-            pending,
-            tracker,
-            plan.storage,
-            plan.resources,
-            total=len(plan.specs),
-            already_done=len(finished),
-            before_trial=before_trial,
+        check_cluster_capacity(plan.resources)
+    run_tags = {**code_version(), **_data_tags(plan)}
+    # One driver per sweep: the lease is taken before anything of the run is written.
+    with DriverLease(plan.out):
+        if address:
+            check_from_workers(plan)
+        claim_out_dir(plan, force)
+        quiet_libraries()
+        tracker = Tracker(plan.tracking_uri, plan.sweep.name, plan.preset)
+        tracker.run_tags = run_tags
+        outbox = Outbox(plan.out)
+        if len(outbox):  # results an earlier run queued while MLflow was down
+            outbox.drain(tracker, {s.trial_key: s for s in plan.specs})
+        open_sweep_run(tracker, plan.sweep.name, plan.preset)
+        if rerun:
+            supersede(tracker, select_reruns(plan.specs, tracker, rerun), plan.storage)
+        finished = tracker.finished_keys() & set(plan.keys)
+        finished |= ingest_kept_results(tracker, plan.specs, plan.storage, finished)
+        _note_changes(tracker, finished, run_tags)
+        pending = [s for s in plan.specs if s.trial_key not in finished]
+        log.info(
+            "sweep %s/%s: %d trials, %d already finished, %d to run (out: %s)",
+            plan.sweep.name,
+            plan.preset,
+            len(plan.specs),
+            len(finished),
+            len(pending),
+            plan.out,
         )
-    return trial_states(plan, tracker)
+        if pending:
+            start_ray(address, num_cpus=num_cpus)
+            run_pending(
+                pending,
+                tracker,
+                plan.storage,
+                plan.resources,
+                total=len(plan.specs),
+                already_done=len(finished),
+                before_trial=before_trial,
+                outbox=outbox,
+            )
+        try:
+            return trial_states(plan, tracker)
+        except (MlflowException, OSError) as e:
+            raise TrackingError(
+                f"MLflow at {redact(plan.tracking_uri)} is unreachable ({str(e)[:120]}); "
+                f"{len(outbox)} result(s) wait in {outbox.dir}: run the same command again "
+                "when it is back"
+            ) from None
+
+
+def _data_tags(plan: Plan) -> dict[str, str]:
+    """The fingerprint of each real data root, recorded on every run (synthetic data is a
+    pure function of its parameters, which the keys already hold)."""
+    prints = real_data_fingerprints(plan)
+    return {DATA_TAG: json.dumps(prints, sort_keys=True)} if prints else {}
+
+
+def _note_changes(tracker: Tracker, finished: set[str], run_tags: dict[str, str]) -> None:
+    """Say when finished trials were recorded under other code or other data.
+
+    They are kept (a version bump rarely changes results): ``--rerun all`` acts on it.
+    """
+    for tag, what in (
+        (GIT_COMMIT_TAG, "code commit"),
+        (VERSION_TAG, "mtsweep version"),
+        (DATA_TAG, "data"),
+    ):
+        now = run_tags.get(tag)
+        if now is None:
+            continue
+        other = {v: n for v, n in tracker.recorded_under(finished, tag).items() if v != now}
+        if other:
+            log.warning(
+                "%d finished trial(s) were recorded under another %s (%s); this run has %s. "
+                "They are kept; pass --rerun all to run them again",
+                sum(other.values()),
+                what,
+                ", ".join(v or "unrecorded" for v in sorted(other)),
+                now,
+            )
 
 
 def open_tracker(plan: Plan) -> Tracker:
@@ -110,16 +194,22 @@ def export_trials(plan: Plan, tracker: Tracker | None = None) -> pd.DataFrame:
     return table[table["trial_key"].isin(set(plan.keys))].reset_index(drop=True)
 
 
-def reduce_run(plan: Plan) -> tuple[list[Path], str]:
-    """The sweep's own reduction into ``<out>/results/``, after a run."""
+def reduce_run(plan: Plan, fmt: str = "png") -> tuple[list[Path], str]:
+    """The sweep's own reduction into ``<out>/results/``, after a run; the files and the
+    summary numbers also go to the sweep's MLflow run."""
     from orchestrator.reductions import reduce_to
 
     results = plan.out / "results"
     reduction = plan.sweep.reduction
-    return reduce_to(
-        export_trials(plan),
+    tracker = open_tracker(plan)
+    files, summary = reduce_to(
+        export_trials(plan, tracker),
         reduction,
         plan.sweep.dataset,
         results / f"{reduction}.parquet",
         results,
+        fmt=fmt,
     )
+    parent = open_sweep_run(tracker, plan.sweep.name, plan.preset)
+    record_reduction(tracker, parent, reduction, files, summary)
+    return files, summary

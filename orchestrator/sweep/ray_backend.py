@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.progress import Progress
 from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.result import write_kept_result
@@ -91,8 +92,14 @@ def tune_trainable(
     def on_epoch(epoch: int, loss: float) -> None:
         tune.report({"epoch": epoch, "epochs": epochs, "train_loss": loss})
 
-    result = run_trial(spec, storage, on_epoch=on_epoch, threads=max(1, int(config["cpus"])))
+    # GPU hygiene: a trial Ray gave no GPU must not see one (see pick_device).
+    gpus = float(config.get("gpus", 0.0)) if ray.get_gpu_ids() else 0.0
+    if gpus == 0.0:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    threads = max(1, int(config["cpus"]))
+    result = run_trial(spec, storage, on_epoch=on_epoch, threads=threads, gpus=gpus)
     result.placement["ray_node"] = ray.get_runtime_context().get_node_id()
+    result.placement["checkpoint_uri"] = (storage / "checkpoints" / spec.model_key).as_uri()
     write_kept_result(storage, result)
     tune.report({"result_json": result.to_json(), "done_trial": 1})
 
@@ -106,8 +113,12 @@ def run_pending(
     already_done: int,
     progress_every: float = 10.0,
     before_trial: BeforeTrial | None = None,
+    outbox: Outbox | None = None,
 ) -> None:
-    """Run the given trials on the connected Ray cluster and record each one."""
+    """Run the given trials on the connected Ray cluster and record each one.
+
+    While MLflow is unreachable, finished results wait in ``outbox`` (see recorder).
+    """
     from ray import tune
 
     from orchestrator.sweep.recorder import MlflowRecorder
@@ -122,12 +133,14 @@ def run_pending(
     trainable = tune.with_resources(
         trainable, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial}
     )
+    recorder = MlflowRecorder(tracker, by_key, progress, outbox=outbox)
     tuner = tune.Tuner(
         trainable,
         param_space={
             "trial_key": tune.grid_search(sorted(by_key)),
             "storage": str(storage.resolve()),
             "cpus": resources.cpus_per_trial,
+            "gpus": resources.gpus_per_trial,
         },
         tune_config=tune.TuneConfig(
             reuse_actors=True,
@@ -138,7 +151,7 @@ def run_pending(
             name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=str((storage / "tune").resolve()),
             failure_config=tune.FailureConfig(max_failures=resources.max_failures),
-            callbacks=[MlflowRecorder(tracker, by_key, progress)],
+            callbacks=[recorder],
             verbose=0,
             log_to_file=False,
         ),
@@ -147,3 +160,4 @@ def run_pending(
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     tuner.fit()
     progress.update(progress.states, force=True)
+    recorder.flush()

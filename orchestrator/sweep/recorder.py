@@ -4,24 +4,36 @@ It opens a trial's MLflow run when the trial starts (RUNNING, with the node it r
 logs the loss of each epoch as the trial reports it, and records the final result or the
 error when it ends. Results a trial kept in storage but no driver recorded (the driver
 died) are recorded by ``ingest_kept_results`` before anything is scheduled.
+
+While MLflow does not answer, the recorder does not wait on it: a call that failed for good
+marks the store down, finished results and failures go to the outbox on disk, live updates
+(start, epochs) are skipped (the final result carries the whole loss history), and Tune
+keeps starting trials. Every ``PROBE_EVERY_S`` it asks the server's ``/health`` once; when
+the server answers, the outbox is recorded and says so.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ray import tune
 
+from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.progress import Progress
+from orchestrator.sweep.store import redact, server_down_reason
 from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.result import KeptResultError, TrialResult, read_kept_result
 from sweeps.spec import TrialSpec
 
 log = logging.getLogger(__name__)
+
+PROBE_EVERY_S = 5.0  # how often a recorder asks a down tracking server whether it is back
 
 
 def _trial_exception(trial: Any) -> BaseException | None:
@@ -54,11 +66,22 @@ def trial_error(trial: Any) -> tuple[str, str]:
 class MlflowRecorder(tune.Callback):
     """Runs in the driver: records every trial of ``specs`` in ``tracker``, exactly once."""
 
-    def __init__(self, tracker: Tracker, specs: dict[str, TrialSpec], progress: Progress):
+    def __init__(
+        self,
+        tracker: Tracker,
+        specs: dict[str, TrialSpec],
+        progress: Progress,
+        outbox: Outbox | None = None,
+        probe_every: float = PROBE_EVERY_S,
+    ):
         self.tracker = tracker
         self.specs = specs
         self.progress = progress
         self.states: dict[str, str] = {}
+        self.outbox = outbox
+        self.probe_every = probe_every
+        self.down_since: float | None = None  # monotonic time MLflow was found down
+        self._next_probe = 0.0
 
     def _counts(self, trials: list[Any]) -> Counter[str]:
         c: Counter[str] = Counter()
@@ -70,20 +93,76 @@ class MlflowRecorder(tune.Callback):
                 c["running"] += 1
         return c
 
-    def _safely(self, what: str, key: str, fn) -> bool:
+    def _safely(
+        self, what: str, key: str, fn: Callable[[], object], queue: Callable[[], None] | None = None
+    ) -> bool:
+        """Record with ``fn``; when MLflow is down (or refuses), ``queue`` it in the outbox."""
+        if self.down_since is not None and self.outbox is not None:
+            if queue is not None:
+                queue()
+            return False
         try:
             fn()
             return True
         except Exception:  # noqa: BLE001 - recording must never stop the sweep
             log.error(
-                "could not %s of trial %s in MLflow (the next 'mtsweep run' records it):\n%s",
+                "could not %s of trial %s in MLflow (%s):\n%s",
                 what,
                 key,
+                "queued in the outbox" if queue and self.outbox else "the next run records it",
                 traceback.format_exc(limit=2),
             )
+            if self.outbox is None:
+                return False
+            if queue is not None:
+                queue()
+            reason = server_down_reason(self.tracker.uri)
+            if reason is not None:
+                self.down_since = time.monotonic()
+                self._next_probe = self.down_since + self.probe_every
+                log.warning(
+                    "MLflow at %s is unreachable (%s): trials keep running, results wait in %s",
+                    redact(self.tracker.uri),
+                    reason,
+                    self.outbox.dir,
+                )
             return False
 
+    def _probe(self) -> None:
+        """While MLflow is down: ask once every ``probe_every`` s; when back, record the queue."""
+        if self.down_since is None or time.monotonic() < self._next_probe:
+            return
+        self._next_probe = time.monotonic() + self.probe_every
+        if server_down_reason(self.tracker.uri, timeout=2.0) is not None:
+            return
+        log.info(
+            "MLflow at %s is back after %.0f s; recording %d queued result(s)",
+            redact(self.tracker.uri),
+            time.monotonic() - self.down_since,
+            len(self.outbox or ()),
+        )
+        self.down_since = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Record the outbox now (at the end of a run, or when MLflow is back)."""
+        if self.outbox is None or not len(self.outbox):
+            return
+        try:
+            self.outbox.drain(self.tracker, self.specs)
+        except Exception as e:  # noqa: BLE001 - still down: the queue waits for the next run
+            log.warning(
+                "MLflow still refuses (%s); %d result(s) stay queued in %s",
+                str(e)[:200],
+                len(self.outbox),
+                self.outbox.dir,
+            )
+            if self.down_since is None:
+                self.down_since = time.monotonic()
+            self._next_probe = time.monotonic() + self.probe_every
+
     def on_step_end(self, iteration, trials, **info):
+        self._probe()
         self.progress.update(self._counts(trials))
 
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -118,7 +197,10 @@ class MlflowRecorder(tune.Callback):
             self.states[key] = "failed"
             return
         self._safely(
-            "record the result", key, lambda: self.tracker.log_result(self.specs[key], result)
+            "record the result",
+            key,
+            lambda: self.tracker.log_result(self.specs[key], result),
+            queue=None if self.outbox is None else lambda: self.outbox.put_result(result),
         )
         self.states[key] = "done"
         self.progress.update(self._counts(trials))
@@ -129,7 +211,10 @@ class MlflowRecorder(tune.Callback):
         self.states[key] = "failed"
         log.warning("trial %s (%s) failed: %s", key, self.specs[key].label, line)
         self._safely(
-            "record the failure", key, lambda: self.tracker.log_failure(self.specs[key], line, full)
+            "record the failure",
+            key,
+            lambda: self.tracker.log_failure(self.specs[key], line, full),
+            queue=None if self.outbox is None else lambda: self.outbox.put_failure(key, line, full),
         )
         self.progress.update(self._counts(trials), force=True)
 

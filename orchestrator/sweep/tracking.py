@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +23,15 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.reductions.table import TRIALS_COLUMNS
-from orchestrator.sweep.store import create_sqlite_store, local_artifact_location, store_exists
+from orchestrator.sweep.store import (
+    TrackingError,
+    bound_http_retries,
+    check_tracking_uri,
+    create_sqlite_store,
+    local_artifact_location,
+    redact,
+    store_exists,
+)
 from orchestrator.trial.result import TrialResult
 from sweeps.spec import TrialSpec
 from tasks.errors import MtsweepError
@@ -30,8 +39,43 @@ from tasks.errors import MtsweepError
 log = logging.getLogger(__name__)
 
 TAG = "mtsweep."
-ERROR_FILE = "error.txt"  # a failed trial's full traceback, as a run artifact
+ERROR_FILE = "error.txt"
+SUPERSEDED = f"{TAG}superseded"  # set on a trial's old run when --rerun replaces it
+PARENT = "mlflow.parentRunId"  # nests trial runs under the sweep's run in the UI  # a failed trial's full traceback, as a run artifact
 T = TypeVar("T")
+
+
+VERSION_TAG = f"{TAG}version"  # the mtsweep package version that recorded a run
+GIT_COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own tag: the UI links it
+DATA_TAG = f"{TAG}data_fingerprint"  # data_root=fingerprint of each real data root
+
+
+def code_version() -> dict[str, str]:
+    """The package version, and the git commit when mtsweep runs from a checkout.
+
+    Recorded on every run: a result is only as good as the code that made it, and a resume
+    under another version says so (``--rerun`` acts on it).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        tags = {VERSION_TAG: version("mtsweep")}
+    except PackageNotFoundError:
+        tags = {VERSION_TAG: "unknown"}
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / ".git").exists():
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(repo), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return tags
+        if done.returncode == 0 and done.stdout.strip():
+            tags[GIT_COMMIT_TAG] = done.stdout.strip()
+    return tags
 
 
 class NoResultsError(MtsweepError):
@@ -42,8 +86,13 @@ def experiment_name(sweep: str, preset: str) -> str:
     return f"{sweep}/{preset}"
 
 
-def _retrying(fn: Callable[[], T], what: str, attempts: int = 3, wait: float = 2.0) -> T:
-    """Ride out a tracking server that restarts: retry with backoff, then give up loudly."""
+def _retrying(fn: Callable[[], T], what: str, attempts: int = 2, wait: float = 3.0) -> T:
+    """Ride out a tracking server that restarts, then give up loudly.
+
+    MLflow retries each HTTP call itself (bounded by ``bound_http_retries``: about half a
+    minute), so two attempts bound one logical call to about a minute; a longer outage is
+    the recorder's to handle (it queues results on disk and keeps scheduling).
+    """
     for i in range(attempts):
         try:
             return fn()
@@ -109,10 +158,16 @@ class Tracker:
         name = experiment_name(sweep, preset)
         if not create and not store_exists(tracking_uri):
             raise NoResultsError(f"no results of {name}: no MLflow store at {tracking_uri}")
+        bound_http_retries()
+        check_tracking_uri(tracking_uri)
         if create:
             create_sqlite_store(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri)
-        exp = _retrying(lambda: self.client.get_experiment_by_name(name), "lookup")
+        try:
+            exp = _retrying(lambda: self.client.get_experiment_by_name(name), "lookup")
+        except (MlflowException, OSError) as e:  # refused (auth) or gone since pre-flight
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise TrackingError(f"MLflow at {redact(tracking_uri)}: {first[:300]}") from None
         if exp is None and not create:
             raise NoResultsError(f"no results of {name} in the MLflow store at {tracking_uri}")
         self.experiment_id = (
@@ -126,6 +181,9 @@ class Tracker:
             )
         )
         self._run_ids: dict[str, str] = {}
+        self.parent_run_id: str | None = None  # the sweep's own run, when one is open
+        # Tags every trial run of this driver carries: code version, data fingerprint.
+        self.run_tags: dict[str, str] = {}
 
     # ------------------------------------------------------------ reading
     def runs(self) -> list[Any]:
@@ -148,11 +206,20 @@ class Tracker:
         best: dict[str, Any] = {}
         for run in self.runs():
             key = run.data.tags.get(f"{TAG}trial_key")
-            if key is None:
+            if key is None or run.data.tags.get(SUPERSEDED):
                 continue
             if key not in best or run.info.status == "FINISHED":
                 best[key] = run
         return best
+
+    def recorded_under(self, keys: set[str], tag: str) -> dict[str, int]:
+        """How many FINISHED runs of ``keys`` carry each value of ``tag`` ('' when unset)."""
+        counts: dict[str, int] = {}
+        for key, run in self.runs_by_key().items():
+            if key in keys and run.info.status == "FINISHED":
+                value = run.data.tags.get(tag, "")
+                counts[value] = counts.get(value, 0) + 1
+        return counts
 
     def finished_keys(self) -> set[str]:
         return {k for k, r in self.runs_by_key().items() if r.info.status == "FINISHED"}
@@ -167,6 +234,7 @@ class Tracker:
             ),
             "search",
         )
+        runs = [r for r in runs if not r.data.tags.get(SUPERSEDED)]
         finished = [r for r in runs if r.info.status == "FINISHED"]
         return (finished or runs or [None])[0]
 
@@ -180,13 +248,17 @@ class Tracker:
         if run is not None:
             self._run_ids[spec.trial_key] = run.info.run_id
             return run.info.run_id, run.info.status == "FINISHED"
-        for attempt in range(3):
+        for attempt in range(2):
             try:
+                tags = _tags(spec)
+                if self.parent_run_id:
+                    tags[PARENT] = self.parent_run_id
                 created = self.client.create_run(
-                    self.experiment_id, tags=_tags(spec), run_name=run_name(spec)
+                    self.experiment_id, tags=tags, run_name=run_name(spec)
                 )
-                self._run_ids[spec.trial_key] = created.info.run_id
-                return created.info.run_id, False
+                run_id = self._one_run(spec, created.info.run_id)
+                self._run_ids[spec.trial_key] = run_id
+                return run_id, False
             except (MlflowException, OSError) as e:
                 log.warning("MLflow create run failed (%s); looking it up", str(e)[:120])
                 time.sleep(2.0 * (attempt + 1))
@@ -196,6 +268,29 @@ class Tracker:
                     return run.info.run_id, run.info.status == "FINISHED"
         raise MlflowException(f"could not create the run of trial {spec.trial_key}")
 
+    def _one_run(self, spec: TrialSpec, created: str) -> str:
+        """The trial's single run after a create: a retried POST whose first response was
+        lost can leave two; the oldest is kept, the others deleted."""
+        runs = _retrying(
+            lambda: self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{TAG}trial_key` = '{spec.trial_key}'",
+                max_results=50,
+            ),
+            "search",
+        )
+        runs = [r for r in runs if not r.data.tags.get(SUPERSEDED)]
+        if len(runs) <= 1:
+            return created
+        keep = min(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
+        for r in runs:
+            if r.info.run_id != keep.info.run_id:
+                log.warning(
+                    "trial %s had a duplicate run %s; deleted", spec.trial_key, r.info.run_id
+                )
+                _retrying(lambda i=r.info.run_id: self.client.delete_run(i), "delete run")
+        return keep.info.run_id
+
     def start_run(self, spec: TrialSpec, placement: dict[str, str]) -> str | None:
         """Mark a trial RUNNING as it starts (the UI shows it live); None if already finished."""
         run_id, done = self._run_for(spec)
@@ -203,6 +298,7 @@ class Tracker:
             return None
         tags = [RunTag(k, v) for k, v in _tags(spec).items()]
         tags += [RunTag(f"{TAG}{k}", str(v)) for k, v in placement.items()]
+        tags += [RunTag(k, v) for k, v in self.run_tags.items()]
         tags.append(RunTag(f"{TAG}error", ""))
         _retrying(lambda: self.client.log_batch(run_id, tags=tags), "tags")
         _retrying(lambda: self.client.update_run(run_id, status="RUNNING"), "start run")
@@ -242,6 +338,7 @@ class Tracker:
         params = [Param(k, v) for k, v in _params(spec).items() if k not in run.data.params]
         tags = [RunTag(k, v) for k, v in _tags(spec).items()]
         tags += [RunTag(f"{TAG}{k}", str(v)) for k, v in result.placement.items()]
+        tags += [RunTag(k, v) for k, v in self.run_tags.items()]
         for i in range(0, max(len(metrics), 1), 900):  # MLflow's batch limit is 1000
             chunk = metrics[i : i + 900]
             first = i == 0

@@ -1,8 +1,10 @@
-"""Where a trial's data comes from: a user's real data root, or synthetic data made once.
+"""Where a trial's data comes from: a packed dataset, a real data root, or synthetic data.
 
 Synthetic data is generated into a cache keyed by its parameters (generation is
 deterministic, so any node can make its own identical copy). Readers are kept per worker
-process, so trials that reuse a Ray worker also reuse the decoded images.
+process, so trials that reuse a Ray worker also reuse the decoded images. A packed dataset
+(``mtsweep prepare``; ``data.packed`` or a ``--data-root`` holding a manifest) is checked
+against the trial's dataset, tasks, size and convention before any of it is read.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch.utils.data import Dataset, Subset
 from sweeps.presets import DataConfig
 from tasks.datasets import get_dataset
 from tasks.errors import DataError
+from tasks.packed import PackedSplit, check_manifest, is_packed, read_manifest
 from tasks.registry import Task
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,11 @@ def synthetic_root(dataset: str, data: DataConfig) -> Path:
 
 
 def ensure_data(dataset: str, data: DataConfig) -> Path:
-    """The data root of a data block; synthetic data is generated if missing."""
+    """The data root of a data block (a packed dataset first); synthetic data is generated
+    if missing."""
+    if data.packed:
+        read_manifest(Path(data.packed))  # complete, or a one-line error saying what to do
+        return Path(data.packed)
     if data.source == "real":
         root = Path(data.root or "")
         if not data.root or not root.is_dir():
@@ -68,7 +75,23 @@ def image_size(dataset: str, data: DataConfig) -> int:
     """The side trials train at: the preset's, else the synthetic size, else the dataset's."""
     if data.image_size is not None:
         return data.image_size
-    return data.size if data.source == "synthetic" else get_dataset(dataset).default_size
+    synthetic = data.source == "synthetic" and not data.packed
+    return data.size if synthetic else get_dataset(dataset).image_size
+
+
+def selection(data: DataConfig) -> dict[str, str]:
+    """Reader options that choose the samples: Taskonomy's official split set (the sweep
+    loader refuses one for another dataset)."""
+    return {"split_set": data.split_set} if data.split_set else {}
+
+
+def make_reader(
+    dataset: str, root: Path, data: DataConfig, tasks: list[Task], split: str, cache: bool
+) -> Dataset:
+    """The PNG reader of one split as trials use it (also what ``prepare`` packs)."""
+    return get_dataset(dataset).reader(
+        root, tasks, split=split, size=image_size(dataset, data), cache=cache, **selection(data)
+    )
 
 
 def open_split(
@@ -82,15 +105,34 @@ def open_split(
     """The reader for one split, shared by every trial of this process that asks for it.
 
     Readers read exactly the trial's tasks, so a corrupt label file of one task fails only
-    the trials that train or evaluate that task.
+    the trials that train or evaluate that task. A packed ``root`` is memory-mapped once
+    its manifest matches; when ``data.packed`` is set and ``data.root`` names the source
+    too, the source must be the one it was packed from.
     """
     size = image_size(dataset, data)
-    key = (dataset, str(root), split, size, tuple(t.name for t in tasks))
+    key = (
+        dataset,
+        str(root),
+        split,
+        size,
+        data.split_set,
+        tuple((t.name, t.convention) for t in tasks),
+    )
     reader = _READERS.get(key)
-    if reader is None:
-        reader = get_dataset(dataset).reader(
-            root, tasks, split=split, size=size, cache=size <= SMALL_IMAGE
+    if reader is None and is_packed(root):
+        check_manifest(
+            read_manifest(root),
+            where=root,
+            dataset=dataset,
+            tasks=tasks,
+            size=size,
+            selection=selection(data),
+            split=split,
+            source=Path(data.root) if data.packed and data.root else None,
         )
+        reader = _READERS[key] = PackedSplit(root, split, tasks)
+    elif reader is None:
+        reader = make_reader(dataset, root, data, tasks, split, cache=size <= SMALL_IMAGE)
         _READERS[key] = reader
     if len(reader) == 0:
         raise DataError(f"no {split} images of {dataset} under {root}")

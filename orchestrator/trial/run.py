@@ -36,6 +36,7 @@ from sweeps.presets import (
     parse_block,
 )
 from sweeps.spec import TrialSpec
+from tasks.augment import Augment, AugmentedDataset
 from tasks.batches import Batch, collate
 from tasks.registry import get_task
 
@@ -51,9 +52,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device() -> torch.device:
-    """The GPU Ray assigned to this trial (CUDA_VISIBLE_DEVICES), else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def pick_device(gpus: float | None = None) -> torch.device:
+    """The device of a trial that booked ``gpus`` GPUs (None: not booked, use any GPU).
+
+    A trial booked with no GPU never touches CUDA: Ray leaves such a worker's
+    CUDA_VISIBLE_DEVICES alone, so ``cuda`` would silently share the card with trials that
+    did book it. A fractional trial caps its CUDA allocator at its fraction of the card,
+    so one heavy trial cannot take its neighbours' memory.
+    """
+    if gpus is not None and gpus <= 0:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    device = torch.device("cuda")
+    if gpus is not None and gpus < 1:
+        torch.cuda.set_per_process_memory_fraction(gpus, device)
+    return device
 
 
 def flatten_metrics(nested: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
@@ -82,23 +96,31 @@ def run_trial(
     storage: Path,
     on_epoch: OnEpoch | None = None,
     threads: int | None = None,
+    gpus: float | None = None,
+    loader_workers: int = 0,
 ) -> TrialResult:
-    """Train and evaluate one model; returns metrics, losses, timings, artifacts, placement."""
+    """Train and evaluate one model; returns metrics, losses, timings, artifacts, placement.
+
+    ``loader_workers`` processes read the training data (the trial's CPUs beyond its first).
+    """
     t0 = time.perf_counter()
     started = time.time()
     if threads:
         torch.set_num_threads(threads)
     seed_everything(spec.seed)
-    device = pick_device()
+    device = pick_device(gpus)
     data = parse_block(DataConfig, spec.data, "data")
     ev = parse_block(EvalConfig, spec.evaluation, "evaluation")
     train_cfg = parse_block(TrainConfig, spec.train, "train")
     model_cfg = parse_block(ModelConfig, spec.model, "model")
-    tasks = [get_task(spec.dataset, n) for n in spec.train_tasks]
+    tasks = [get_task(spec.dataset, n, convention=data.convention) for n in spec.train_tasks]
     by_name = {t.name: t for t in tasks}
     attacked = [by_name[n] for n in spec.attacked]
     root = ensure_data(spec.dataset, data)
     train_set = open_split(spec.dataset, root, data, tasks, data.train_split)
+    if data.crop is not None or data.flip:
+        augment = Augment.for_tasks(tasks, crop=data.crop, flip=data.flip)
+        train_set = AugmentedDataset(train_set, augment, seed=spec.seed)
     eval_set = open_split(spec.dataset, root, data, tasks, ev.split, limit=ev.n_images)
 
     model = build_model(spec.arch, tasks, width=model_cfg.width, init_from=model_cfg.init_from)
@@ -119,6 +141,7 @@ def run_trial(
         adversarial_eval=adversarial.eval if adversarial else None,
         attacked=attacked,
         on_epoch=on_epoch,
+        loader_workers=loader_workers,
     )
     t_train = time.perf_counter() - t0
 

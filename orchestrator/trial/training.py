@@ -6,6 +6,11 @@ step as a hook that turns a batch's images into the ones the model learns from.
 continues exactly as an uninterrupted run would (optimizer state, epoch counter and the data
 order, a generator seeded per epoch, are restored), so a preempted trial loses at most one
 checkpoint interval and ends with the same weights.
+
+The data comes from one ``TrainLoader`` for the whole training: its workers (the trial's
+spare CPUs) persist across epochs, and its order is the one a shuffled ``DataLoader``
+seeded per epoch gives, whatever the number of workers. A packed dataset's batches travel
+as uint8 images and become float images (and derived targets) on the device.
 """
 
 from __future__ import annotations
@@ -18,15 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from attacks.eval_names import build_attack, parse_eval
+from attacks.eval_names import parse_eval, training_attack
 from attacks.objectives import multitask_objective
 from models import MultiTaskLoss
 from orchestrator.trial.checkpoints import load_checkpoint, save_checkpoint
 from sweeps.presets import TrainConfig
 from tasks.batches import Batch, collate, to_device
 from tasks.errors import MtsweepError
+from tasks.packed import PackedSplit
 from tasks.registry import Task
 
 log = logging.getLogger(__name__)
@@ -34,6 +40,8 @@ log = logging.getLogger(__name__)
 # Makes the images a step trains on from a batch already on the device (identity, or an
 # attack for adversarial training).
 MakeInputs = Callable[[Batch], torch.Tensor]
+# Completes a batch once it is on the device (a packed dataset's uint8 images to floats).
+Finish = Callable[[Batch], Batch]
 
 
 class TrainingDiverged(MtsweepError):
@@ -67,7 +75,7 @@ def adversarial_inputs(
     loss does. The model is put in eval mode for the attack (no batch-norm statistics are
     updated by the attack's forward passes) and back in train mode for the step.
     """
-    attack = build_attack(parse_eval(eval_name))
+    attack = training_attack(parse_eval(eval_name))  # Madry-style step: 2.5·ε/steps
 
     def make(batch: Batch) -> torch.Tensor:
         model.eval()
@@ -91,6 +99,7 @@ def train_one_epoch(
     cfg: TrainConfig,
     epoch: int,
     make_inputs: MakeInputs = clean_inputs,
+    finish: Finish | None = None,
 ) -> float:
     """One pass over ``loader``; returns the mean loss per sample.
 
@@ -107,6 +116,8 @@ def train_one_epoch(
         if cfg.max_steps_per_epoch is not None and step >= cfg.max_steps_per_epoch:
             break
         batch = to_device(batch, device, cfg.channels_last and device.type == "cuda")
+        if finish is not None:
+            batch = finish(batch)
         images = make_inputs(batch)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
             outputs = forward(images)
@@ -129,17 +140,84 @@ def train_one_epoch(
     return float(total.item()) / max(count, 1)
 
 
-def epoch_loader(dataset: Dataset, cfg: TrainConfig, seed: int, epoch: int) -> DataLoader:
-    """The epoch's batches in an order fixed by (seed, epoch), so a resume repeats it."""
-    order = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    return DataLoader(
-        dataset,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        generator=order,
-        collate_fn=collate,
-        drop_last=len(dataset) > cfg.batch_size,
-    )
+class EpochBatches(Sampler[list[int]]):
+    """The index batches of one epoch, in an order fixed by (seed, epoch), so a resume
+    repeats it; ``set_epoch`` moves on, so one loader (and its workers) serves every epoch.
+
+    The order is the one ``DataLoader(shuffle=True, generator=g)`` gives with ``g`` seeded
+    by (seed, epoch), as trials have always used: that loader draws its workers' base seed
+    from ``g`` before shuffling, so the same draw is made here first.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.drop_last = n > batch_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        order = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        torch.empty((), dtype=torch.int64).random_(generator=order)
+        perm = torch.randperm(self.n, generator=order).tolist()
+        stop = self.n - self.n % self.batch_size if self.drop_last else self.n
+        for start in range(0, stop, self.batch_size):
+            yield perm[start : start + self.batch_size]
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+
+def _as_is(batch: Batch) -> Batch:
+    return batch
+
+
+@dataclass
+class TrainLoader:
+    """The training batches of every epoch, and how to finish one on the device."""
+
+    loader: DataLoader
+    batches: EpochBatches
+    finish: Finish | None
+
+    def epoch(self, epoch: int) -> DataLoader:
+        self.batches.set_epoch(epoch)
+        set_epoch = getattr(self.loader.dataset, "set_epoch", None)
+        if set_epoch is not None:  # augmentation draws per (seed, epoch, sample)
+            set_epoch(epoch)
+        return self.loader
+
+
+def train_loader(
+    dataset: Dataset,
+    cfg: TrainConfig,
+    seed: int,
+    workers: int = 0,
+    device: torch.device | None = None,
+) -> TrainLoader:
+    """Batches of ``dataset`` read by ``workers`` processes (0: in the trial's own).
+
+    Workers persist across epochs, unless the dataset changes with the epoch (augmentation:
+    fresh workers then copy it after ``set_epoch``); on CUDA batches are pinned for
+    asynchronous copies. A packed split is read a batch at a time (one memory-map slice per
+    array) as uint8.
+    """
+    batches = EpochBatches(len(dataset), cfg.batch_size, seed)
+    cuda = device is not None and device.type == "cuda"
+    common: dict[str, Any] = {
+        "num_workers": workers,
+        "pin_memory": cuda,
+        "persistent_workers": workers > 0 and not hasattr(dataset, "set_epoch"),
+        "generator": torch.Generator(),  # so the loader never draws from the global RNG
+    }
+    if isinstance(dataset, PackedSplit):
+        loader = DataLoader(
+            dataset.quantised(), sampler=batches, batch_size=None, collate_fn=_as_is, **common
+        )
+        return TrainLoader(loader, batches, dataset.finish)
+    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate, **common)
+    return TrainLoader(loader, batches, None)
 
 
 def train_model(
@@ -154,8 +232,11 @@ def train_model(
     adversarial_eval: str | None = None,
     attacked: Sequence[Task] = (),
     on_epoch: Callable[[int, float], None] | None = None,
+    loader_workers: int = 0,
 ) -> TrainOutcome:
     """Train, or continue from the last checkpoint, to ``cfg.epochs`` epochs.
+
+    ``loader_workers`` processes read the data (a trial's CPUs beyond its first).
 
     With ``adversarial_eval`` (e.g. ``pgd3_eps4`` or ``pgd3_eps4_mt``) the model learns from
     that attack's examples: on the first of ``attacked`` alone, or with ``_mt`` on every
@@ -180,15 +261,24 @@ def train_model(
     if adversarial_eval is not None:
         targets = tasks if parse_eval(adversarial_eval).multitask else attacked[:1]
         make_inputs = adversarial_inputs(model, adversarial_eval, targets, weights)
+    data = train_loader(dataset, cfg, seed, loader_workers, device)
     saved_at = time.monotonic()
     for epoch in range(start, cfg.epochs):
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr_at(epoch)
         torch.manual_seed(seed * 100_003 + epoch)  # random starts of adversarial training
-        loader = epoch_loader(dataset, cfg, seed, epoch)
         history.append(
             train_one_epoch(
-                model, forward, criterion, optimizer, loader, device, cfg, epoch, make_inputs
+                model,
+                forward,
+                criterion,
+                optimizer,
+                data.epoch(epoch),
+                device,
+                cfg,
+                epoch,
+                make_inputs,
+                data.finish,
             )
         )
         last = epoch + 1 == cfg.epochs

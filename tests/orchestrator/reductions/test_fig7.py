@@ -106,8 +106,8 @@ def test_each_pair_is_compared_with_the_baseline_of_its_own_architecture():
 def test_weights_json_in_any_key_order_is_one_model():
     rows = [
         trial_row(S, "", 0, "clean", "miou", 40.0),
-        {**trial_row(S, D, 0, "clean", "miou", 42.0), "weights": '{"%s": 1, "%s": 0.1}' % (S, D)},
-        {**trial_row(S, D, 1, "clean", "miou", 46.0), "weights": '{"%s":0.1,"%s":1.0}' % (D, S)},
+        {**trial_row(S, D, 0, "clean", "miou", 42.0), "weights": f'{{"{S}": 1, "{D}": 0.1}}'},
+        {**trial_row(S, D, 1, "clean", "miou", 46.0), "weights": f'{{"{D}":0.1,"{S}":1.0}}'},
     ]
     cell = _cell(fig7.reduce(pd.DataFrame(rows), "taskonomy"), S, D)
     assert cell["n_seeds"] == 2 and cell["value"] == pytest.approx(44.0)

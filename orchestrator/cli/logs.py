@@ -1,0 +1,57 @@
+"""``mtsweep logs TRIAL``: a failed trial's full traceback, and where its worker logs are."""
+
+from __future__ import annotations
+
+from orchestrator.cli.common import CliError, plan_of, sweep_args
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "logs",
+        help="a trial's error: its full traceback and where its worker's log is",
+        epilog="example:\n  mtsweep logs 3f2a --out runs/taskonomy-pairs-smoke",
+    )
+    p.add_argument("trial", help="a trial key or a unique prefix of one (see 'mtsweep status')")
+    sweep_args(p)
+    p.set_defaults(handle=handle)
+
+
+def handle(args) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from orchestrator.sweep.lifecycle import open_tracker
+    from orchestrator.sweep.tracking import ERROR_FILE, TAG
+
+    plan = plan_of(args)
+    matches = [s for s in plan.specs if s.trial_key.startswith(args.trial)]
+    if len(matches) != 1:
+        raise CliError(
+            f"{args.trial!r} matches {len(matches)} trials of {plan.sweep.name}/{plan.preset}; "
+            "give more of its key (see 'mtsweep status' or 'mtsweep show')"
+        )
+    spec = matches[0]
+    tracker = open_tracker(plan)
+    run = tracker.runs_by_key().get(spec.trial_key)
+    if run is None:
+        print(f"{spec.trial_key} {spec.label}: has not run yet")
+        return 0
+    tags = run.data.tags
+    print(f"{spec.trial_key} {spec.label}: {run.info.status} (MLflow run {run.info.run_id})")
+    if tags.get(f"{TAG}error"):
+        print(f"error: {tags[f'{TAG}error']}")
+    client = tracker.client
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    if ERROR_FILE in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            local = client.download_artifacts(run.info.run_id, ERROR_FILE, tmp)
+            print(Path(local).read_text().rstrip())
+    tune_dirs = sorted((plan.storage / "tune").glob(f"*/{spec.trial_key}*"))
+    for trial_dir in tune_dirs:
+        print(f"Tune trial directory: {trial_dir}")
+    print(
+        "worker logs: Ray's session logs on the node that ran it "
+        f"(node {tags.get(f'{TAG}node') or tags.get(f'{TAG}host') or '?'}): "
+        "/tmp/ray/session_latest/logs/worker-*.err"
+    )
+    return 0

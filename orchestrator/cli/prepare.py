@@ -1,0 +1,77 @@
+"""``mtsweep prepare``: decode a sweep's data once into a packed, memory-mapped dataset."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from orchestrator.cli.common import CliError, plan_of, sweep_args
+
+EPILOG = """examples:
+  mtsweep prepare taskonomy-pairs --preset paper --data-root /data/taskonomy \\
+      --out /data/taskonomy-packed-256 --workers 8
+  mtsweep run taskonomy-pairs --preset paper --data-root /data/taskonomy-packed-256
+Running the same command again continues an interrupted prepare.
+"""
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return n
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="pack a sweep's data into memory-mapped arrays trials share (resumable)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep_args(p)  # here --out is the packed dataset's directory
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="local processes decoding chunks (default: 1, in this process)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address: decode chunks as Ray tasks (the data root and the packed "
+        "directory must be on storage every node sees)",
+    )
+    p.add_argument(
+        "--target-dtype",
+        choices=("float32", "float16"),
+        default="float32",
+        help="stored dtype of continuous targets: float32 keeps them exactly, float16 "
+        "halves their size at 2^-11 relative error (default: float32)",
+    )
+    p.add_argument("--chunk", type=_positive, default=256, help="samples per chunk (default: 256)")
+    p.set_defaults(handle=handle)
+
+
+def handle(args) -> int:
+    from orchestrator.sweep.prepare import prepare
+    from tasks.packed import describe
+
+    if args.sweep is None or args.out is None:
+        raise CliError("give a SWEEP and --out PACKED, the directory to write the packed data to")
+    target, args.out = args.out, None  # --out names the packed dataset, not a run directory
+    plan = plan_of(args)
+    manifest = prepare(
+        plan,
+        target,
+        workers=args.workers,
+        address=args.address,
+        target_dtype=args.target_dtype,
+        chunk_size=args.chunk,
+    )
+    print(f"packed {describe(manifest)} in {Path(target).resolve()}")
+    print(f"use it with: --data-root {Path(target).resolve()}")
+    return 0

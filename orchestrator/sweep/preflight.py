@@ -1,0 +1,221 @@
+"""Checks a run passes before any trial runs or any file is written.
+
+Everything here fails fast with one line (a ``PreflightError``) instead of later and
+costlier: a resource request no node can hold would make Tune wait forever; a data root of
+the wrong layout would fail inside every trial, each retried; a dead tracking server would
+hang the driver; a ``--storage`` file, a ``ray://`` address or a bucket URI would end in a
+traceback after ``sweep.json`` and ``mlflow.db`` were written. The checks only read: the
+data root is listed (never decoded), the tracking server is asked for ``/health``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from orchestrator.sweep.plan import Plan
+from orchestrator.sweep.ray_backend import Resources
+from orchestrator.sweep.storage import storage_dir
+from orchestrator.sweep.store import check_tracking_uri
+from orchestrator.trial.data import ensure_data, image_size
+from sweeps.presets import DataConfig, EvalConfig, parse_block
+from tasks.datasets import get_dataset
+from tasks.errors import MtsweepError
+from tasks.registry import get_task
+
+log = logging.getLogger(__name__)
+
+FINGERPRINT_SAMPLE = 512  # files whose size and mtime enter a real data root's fingerprint
+FINGERPRINT_MAX_FILES = 200_000  # counting stops here (a full Taskonomy copy holds millions)
+
+
+class PreflightError(MtsweepError):
+    """A run that cannot work as asked; the message names what and why."""
+
+
+def check_address(address: str | None) -> None:
+    """Refuse Ray Client: under ``ray://`` Tune's loop, and with it every MLflow write and
+    the outbox, runs on the head node, not in this driver (docs/cluster.md §1)."""
+    if address and address.startswith("ray://"):
+        raise PreflightError(
+            f"--address {address}: Ray Client is not supported (the recorder would run on "
+            "the head node); run mtsweep on the head with --address auto"
+        )
+
+
+def check_resources(res: Resources, num_cpus: int | None = None) -> None:
+    """Finite, in-range numbers: a fraction of one GPU or whole GPUs, some CPU or GPU."""
+    for name, value in (("cpus", res.cpus_per_trial), ("gpus", res.gpus_per_trial)):
+        if not math.isfinite(value) or value < 0:
+            raise PreflightError(f"--{name}-per-trial {value}: give a finite number >= 0")
+    if res.cpus_per_trial == 0 and res.gpus_per_trial == 0:
+        raise PreflightError("a trial must book some CPU or GPU; raise --cpus-per-trial")
+    gpus = res.gpus_per_trial
+    if gpus > 1 and gpus != int(gpus):
+        raise PreflightError(
+            f"--gpus-per-trial {gpus}: a trial books a fraction of one GPU or whole GPUs"
+        )
+    if num_cpus is not None and num_cpus < 1:
+        raise PreflightError(f"--num-cpus {num_cpus}: the local Ray needs at least 1 CPU")
+
+
+def check_local_capacity(res: Resources, num_cpus: int | None = None) -> None:
+    """A request the local machine cannot hold (Tune would wait for it forever)."""
+    cpus = num_cpus if num_cpus is not None else (os.cpu_count() or 1)
+    gpus = 0
+    if res.gpus_per_trial > 0:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    _fits(res, [{"CPU": cpus, "GPU": gpus}], "this machine")
+
+
+def check_cluster_capacity(res: Resources) -> None:
+    """A request no node of the connected cluster can hold (no autoscaling is assumed)."""
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    _fits(res, nodes, "any node of the Ray cluster")
+
+
+def _fits(res: Resources, nodes: list[dict[str, float]], where: str) -> None:
+    want = {"CPU": res.cpus_per_trial, "GPU": res.gpus_per_trial}
+    if any(all(n.get(k, 0) >= v for k, v in want.items()) for n in nodes):
+        return
+    most = {k: max((n.get(k, 0) for n in nodes), default=0) for k in want}
+    raise PreflightError(
+        f"a trial books {want['CPU']:g} CPU and {want['GPU']:g} GPU but {where} has at most "
+        f"{most['CPU']:g} CPU and {most['GPU']:g} GPU; lower --cpus-per-trial/--gpus-per-trial"
+    )
+
+
+def check_paths(plan: Plan) -> None:
+    """--out and --storage are directories (or can become ones), never files or URIs."""
+    storage_dir(plan.out, "--out")
+    storage_dir(plan.request.storage or plan.storage, "--storage")
+
+
+def check_data(plan: Plan) -> None:
+    """For real data: the root exists, has a known layout and every needed domain folder.
+
+    Opening each split's reader lists folders and files and decodes nothing.
+    """
+    seen: set[str] = set()
+    for spec in plan.specs:
+        data = parse_block(DataConfig, spec.data, "data")
+        if data.source != "real":
+            continue
+        ev = parse_block(EvalConfig, spec.evaluation, "evaluation")
+        for split in dict.fromkeys((data.train_split, ev.split)):
+            what = json.dumps([spec.data, spec.train_tasks, split], sort_keys=True)
+            if what in seen:
+                continue
+            seen.add(what)
+            root = ensure_data(spec.dataset, data)
+            tasks = [
+                get_task(spec.dataset, n, convention=data.convention) for n in spec.train_tasks
+            ]
+            by_set = {"split_set": data.split_set} if data.split_set else {}
+            reader = get_dataset(spec.dataset).reader(
+                root,
+                tasks,
+                split=split,
+                size=image_size(spec.dataset, data),
+                cache=False,
+                **by_set,
+            )
+            if len(reader) == 0:
+                raise PreflightError(f"no {split} images of {spec.dataset} under {root}")
+
+
+def preflight(plan: Plan, address: str | None, num_cpus: int | None) -> None:
+    """Every check that needs neither Ray nor a write, cheapest first."""
+    check_address(address)
+    check_resources(plan.resources, num_cpus)
+    check_paths(plan)
+    check_tracking_uri(plan.tracking_uri)
+    check_data(plan)
+    if not address:
+        check_local_capacity(plan.resources, num_cpus)
+
+
+def check_from_workers(plan: Plan) -> None:
+    """On a cluster: every node sees the driver's storage, and one node sees the data.
+
+    The driver writes a probe file into storage; one zero-CPU task pinned to each live node
+    reads it (a storage that is only the driver's local disk fails here, not by restarting
+    trials from scratch on another node later).
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    storage = plan.storage
+    storage.mkdir(parents=True, exist_ok=True)
+    probe = storage / f".probe-{uuid.uuid4().hex}"
+    probe.write_text(probe.name)
+    try:
+        remote = ray.remote(num_cpus=0)(_worker_check)
+        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+        calls = [
+            remote.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
+            ).remote(str(probe), plan if i == 0 else None)
+            for i, node in enumerate(nodes)
+        ]
+        for node, problem in zip(nodes, ray.get(calls, timeout=120), strict=True):
+            if problem:
+                raise PreflightError(f"node {node[:12]}: {problem}")
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def _worker_check(probe: str, plan: Plan | None) -> str | None:
+    """Runs on a node: None when it reads the probe (and the data, if asked), else why not."""
+    try:
+        if Path(probe).read_text() != Path(probe).name:
+            return f"storage {Path(probe).parent} holds another file at {probe}"
+    except OSError as e:
+        return f"cannot read storage {Path(probe).parent} ({e}); mount it on every node"
+    if plan is not None:
+        try:
+            check_data(plan)
+        except MtsweepError as e:
+            return str(e)
+    return None
+
+
+def data_fingerprint(root: Path) -> str:
+    """A cheap identity of a real data root: its path, file count and a digest of the sizes
+    and modification times of a sample of its files (the first in sorted order, then every
+    97th), so a re-synced or edited copy reads as changed without reading any content."""
+    root = Path(root).resolve()
+    digest = hashlib.sha256(str(root).encode())
+    count = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            count += 1
+            if count <= FINGERPRINT_SAMPLE or count % 97 == 0:
+                st = os.stat(os.path.join(dirpath, name))
+                rel = os.path.relpath(os.path.join(dirpath, name), root)
+                digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            if count >= FINGERPRINT_MAX_FILES:
+                break
+        if count >= FINGERPRINT_MAX_FILES:
+            break
+    digest.update(str(count).encode())
+    return f"{count}:{digest.hexdigest()[:16]}"
+
+
+def real_data_fingerprints(plan: Plan) -> dict[str, Any]:
+    """Fingerprint of each real data root of the plan (none for synthetic data)."""
+    roots = {
+        s.data["root"] for s in plan.specs if s.data.get("source") == "real" and s.data.get("root")
+    }
+    return {root: data_fingerprint(Path(root)) for root in sorted(roots)}

@@ -1,0 +1,90 @@
+"""A real ``mlflow server`` stopped for longer than the driver's retry budget, then restarted.
+
+The recorder must neither block Tune's loop for the whole outage nor drop what finished:
+results wait in the outbox on disk and are recorded when the server is back, during the
+run or, if the run ended first, by the next run. At the end: nine runs, each once, each
+with a single loss history.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator.cli import main
+from tests.helpers.cluster import run_argv
+from tests.helpers.mlflow_runs import keys_of, runs_of
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 4
+OUTAGE_S = 15.0  # plus the server's own restart (~10 s): far beyond the ~3 s budget below
+
+
+def test_server_down_longer_than_the_budget_loses_and_doubles_nothing(
+    tmp_path, sweep_yaml, server, ray_local, monkeypatch, caplog
+):
+    # One MLflow call gives up at once on a refused connection, and mtsweep's own retry
+    # after 3 s: the test's retry budget, so the outage below outlasts it many times over.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    sweep = sweep_yaml(
+        {
+            "name": "outage",
+            "presets.smoke.train": {
+                "epochs": EPOCHS,
+                "batch_size": 8,
+                "optimizer": "adam",
+                "lr": 3e-3,
+            },
+        }
+    )
+    outage: dict[str, float] = {}
+
+    def stop_after_two_runs_then_restart() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                runs = runs_of(server.uri, "outage/smoke")
+            except Exception:  # noqa: BLE001 - the experiment may not exist yet
+                runs = []
+            if sum(r.info.status == "FINISHED" for r in runs) >= 2:
+                outage["down"] = time.time()
+                server.stop()
+                time.sleep(OUTAGE_S)
+                server.start()
+                outage["up"] = time.time()
+                return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=stop_after_two_runs_then_restart, daemon=True)
+    thread.start()
+    out = tmp_path / "run"
+    argv = run_argv(sweep, out, "--tracking-uri", server.uri)
+    with caplog.at_level(logging.INFO):
+        code = main(argv)
+    thread.join(timeout=120)
+    assert "up" in outage, "the server was stopped and restarted"
+    assert "is unreachable" in caplog.text, "the recorder noticed the outage"
+    if code != 0:  # the run ended while the server was still away: the next run records it
+        assert code == 2 and list((out / "outbox").glob("*.json"))
+        assert main(argv) == 0
+    assert "queued while MLflow was unreachable" in caplog.text
+
+    runs = runs_of(server.uri, "outage/smoke")
+    trial_runs = [r for r in runs if "mtsweep.trial_key" in r.data.tags]
+    assert len(trial_runs) == 9 and len(set(keys_of(trial_runs))) == 9
+    assert all(r.info.status == "FINISHED" for r in trial_runs)
+    client = MlflowClient(tracking_uri=server.uri)
+    for r in trial_runs:
+        steps = [m.step for m in client.get_metric_history(r.info.run_id, "train/loss")]
+        assert steps == list(range(EPOCHS)), steps
+        assert "prediction.png" in [a.path for a in client.list_artifacts(r.info.run_id)]
+    # Tune kept starting trials while the server was away.
+    started = [r.data.metrics["time/started_unix"] for r in trial_runs]
+    assert any(outage["down"] < t < outage["up"] for t in started)
+    assert not list((out / "outbox").glob("*.json"))
