@@ -59,14 +59,15 @@ class ModelConfig:
     """Network size and initial weights (the architecture is the sweep's ``arch``)."""
 
     width: float | None = field(default=None, metadata={"min": 1e-9})  # None: published size
-    init_from: str | None = None  # a published checkpoint to start from
+    # A published checkpoint to start from (fyu/drn formats); relative: in the data root.
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """The optimisation budget of one model."""
 
-    epochs: int = field(default=1, metadata={"min": 1})
+    epochs: int = field(default=1, metadata={"min": 0})  # 0: evaluate init_from's weights
     batch_size: int = field(default=16, metadata={"min": 1})
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = field(default=1e-3, metadata={"min": 1e-12})
@@ -96,6 +97,10 @@ class EvalConfig:
     split: str = "val"
     n_images: int | None = field(default=None, metadata={"min": 1})  # None: the whole split
     batch_size: int = field(default=16, metadata={"min": 1})
+    # Where the candidates of a λ_a selection (aux_weight: {select: […]}) are compared: the
+    # main task's clean primary metric on this split, recorded as eval "selection"; the
+    # reported cells come from ``split``.
+    select_split: str | None = None
 
 
 @dataclass(frozen=True)

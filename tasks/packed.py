@@ -201,14 +201,28 @@ def run_in_process(out: Path) -> Runner:
     return run
 
 
+_FORKED_READERS: list[Dataset] = []  # what forked workers inherit instead of a pickle
+
+
+def _write_forked(out: Path, chunk: Chunk, reader: int, arrays: Mapping[str, ArrayInfo]):
+    return write_chunk(out, chunk, _FORKED_READERS[reader], arrays)
+
+
 def run_in_processes(out: Path, workers: int) -> Runner:
-    """Chunks on ``workers`` local processes (spawned: the parent has torch threads)."""
+    """Chunks on ``workers`` forked local processes, which inherit the readers (their
+    tasks hold closures that do not pickle) and decode with one torch thread each."""
 
     def run(jobs):
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(write_chunk, out, c, r, a) for c, r, a in jobs]
-            for future in as_completed(futures):
-                yield future.result()[0]
+        readers = {id(r): r for _, r, _ in jobs}
+        index = {key: i for i, key in enumerate(readers)}
+        _FORKED_READERS[:] = list(readers.values())
+        try:
+            with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+                futures = [pool.submit(_write_forked, out, c, index[id(r)], a) for c, r, a in jobs]
+                for future in as_completed(futures):
+                    yield future.result()[0]
+        finally:
+            _FORKED_READERS.clear()
 
     return run
 
@@ -513,7 +527,10 @@ class PackedSplit(Dataset):
         return self._ids[index]
 
     def _rows(self, name: str, index: int | np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.array(self._map(name)[index]))
+        arr = self._map(name)
+        if isinstance(index, np.ndarray):  # fancy indexing copies once, out of the map
+            return torch.from_numpy(arr[index].view(np.ndarray))
+        return torch.from_numpy(np.array(arr[index]))  # a view of the read-only map: copy
 
     def raw(self, index: int | np.ndarray) -> Batch:
         """Stored values: uint8 image, stored-dtype targets, bool masks; no derived tasks."""

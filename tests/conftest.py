@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from orchestrator.sweep.ray_backend import apply_ray_defaults
 from tests.helpers.sweep_files import write_sweep
+
+# Before any test module imports Ray: Ray reads its loopback binding at import.
+apply_ray_defaults()
 
 
 @pytest.fixture(scope="session", autouse=True)

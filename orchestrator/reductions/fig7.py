@@ -5,12 +5,18 @@ of its main task and architecture, on the main task's primary metric, seeds aver
 10.23 %" per evaluation; ``draw`` one annotated heatmap per evaluation (and architecture):
 rows main tasks, columns the baseline's value, each auxiliary task's improvement and the
 row mean. A cell with no finished trial is hatched "n/a", never "no change".
+
+λ_a selection ("λ_a = 0.1 or 0.01 based on the tasks"): where a pair's candidates, trained
+once per λ_a, recorded the ``selection`` eval (main task, primary metric, clean, on the
+validation split), the pair is one cell per evaluation, taken from the candidate that
+validated best; its test values never take part in the choice.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +28,11 @@ import pandas as pd
 from orchestrator.reductions.naming import split_tasks, task_order
 from orchestrator.reductions.table import (
     RESULT_COLUMNS,
+    SELECTION_EVAL,
     ReduceError,
     check_trials,
     improvement_interval,
+    over_seeds,
     picture_path,
     primary_rows,
     relative_improvement,
@@ -36,7 +44,12 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 MISSING = "n/a"
+# ``selected_on`` of a chosen cell: the split trials measure SELECTION_EVAL on (the paper
+# presets' evaluation.select_split; the trials table does not carry it).
+SELECTED_ON = "val"
 _CELL_KEYS = ["eval", "arch", "main_task", "aux_tasks", "aux_weight"]
+_PAIR_KEYS = ["arch", "main_task", "aux_tasks"]
+_NO_SEEDS = pd.Series(dtype=float)
 
 
 # --------------------------------------------------------------------------- reduce
@@ -86,9 +99,55 @@ def _seed_values(rows: pd.DataFrame) -> dict[tuple, pd.Series]:
     }
 
 
+@dataclass(frozen=True)
+class Choice:
+    """A pair's λ_a as chosen on validation, and the best other candidate's (None: none left;
+    ``chosen`` None: no candidate has a finite selection value, so the cell stays missing)."""
+
+    chosen: float | None
+    alternative: float | None
+
+
+def _other_weights(weights: str, aux: str) -> str:
+    """A weighting without its auxiliary task's λ: what λ_a candidates must share."""
+    return json.dumps({t: w for t, w in json.loads(weights).items() if t != aux}, sort_keys=True)
+
+
+def _choices(selection: pd.DataFrame) -> dict[tuple[str, str, str], Choice]:
+    """(arch, main, aux) → the λ_a whose seed-averaged selection metric is best in the main
+    metric's direction, for every pair with selection rows (a baseline's are ignored).
+
+    A tie goes to the larger λ_a, the one that trains the auxiliary task harder: the paper's
+    candidates exist to find out whether it helps, and a tie says it does not hurt. A
+    candidate without a finite selection value (diverged, or its selection not recorded)
+    cannot be chosen. Candidates that differ in anything but λ_a are refused: choosing among
+    them would mix models the table keeps apart.
+    """
+    pairs = selection[selection["aux_tasks"] != ""]
+    if pairs["weights"].eq("").any():
+        raise ReduceError(
+            "trials table has selection rows without `weights`, so its λ_a candidates cannot "
+            "be told apart; export it with `mtsweep export`"
+        )
+    stats = over_seeds(pairs, [*_PAIR_KEYS, "weights", "aux_weight", "higher_is_better"])
+    out = {}
+    for (arch, main, aux), group in stats.groupby(_PAIR_KEYS, sort=False):
+        if group["weights"].map(lambda w, a=aux: _other_weights(w, a)).nunique() > 1:
+            raise ReduceError(
+                f"the λ_a candidates of {main}+{aux} ({arch or 'any arch'}) differ in more "
+                "than λ_a; reduce their sweeps separately"
+            )
+        sign = 1.0 if group["higher_is_better"].iloc[0] else -1.0
+        valid = group[np.isfinite(group["value"])]
+        ranked = sorted(zip(sign * valid["value"], valid["aux_weight"], strict=True), reverse=True)
+        lams = [float(lam) for _, lam in ranked]
+        out[(arch, main, aux)] = Choice(lams[0] if lams else None, lams[1] if lams[1:] else None)
+    return out
+
+
 def _columns(tasks: Iterable[str], weights: Iterable[float]) -> list[tuple[str, float | None]]:
     """(auxiliary task, λ) columns in the paper's order, one per λ a task was trained with;
-    λ None only for a task without a known one."""
+    λ None only for a task without a known one (or whose λ_a is chosen per cell)."""
     lams: dict[str, set[float | None]] = {}
     for task, weight in zip(tasks, weights, strict=True):
         lams.setdefault(task, set()).add(_lam(weight))
@@ -97,6 +156,58 @@ def _columns(tasks: Iterable[str], weights: Iterable[float]) -> list[tuple[str, 
         known = sorted(lams[task] - {None})
         out += [(task, lam) for lam in known] or [(task, None)]
     return out
+
+
+def _selected_columns(
+    arch: str, arch_rows: pd.DataFrame, choices: dict[tuple[str, str, str], Choice]
+) -> list[tuple[str, float | None]]:
+    """An architecture's (auxiliary task, λ) columns: one per λ, but a single λ None column
+    for an auxiliary task whose pairs had λ_a chosen (their λ differs from cell to cell)."""
+    pairs = arch_rows[arch_rows["aux_tasks"] != ""]
+    chosen = pd.Series(
+        [
+            (arch, m, a) in choices
+            for m, a in zip(pairs["main_task"], pairs["aux_tasks"], strict=True)
+        ],
+        index=pairs.index,
+        dtype=bool,
+    )
+    mixed = set(pairs["aux_tasks"][chosen]) & set(pairs["aux_tasks"][~chosen])
+    if mixed:
+        raise ReduceError(
+            f"trials table has pairs with {', '.join(sorted(mixed))} as auxiliary task both with"
+            f" and without λ_a selection ({arch or 'any arch'}); reduce their sweeps separately"
+        )
+    return _columns(
+        [*pairs["aux_tasks"], *arch_rows["main_task"]],
+        [*pairs["aux_weight"].where(~chosen), *[math.nan] * len(arch_rows)],
+    )
+
+
+def _numbers(
+    cell: pd.Series, base: pd.Series, higher_is_better: bool, is_pair: bool
+) -> dict[str, Any]:
+    """A cell's numbers from its per-seed values and its baseline's, both indexed by seed."""
+    baseline = float(base.mean()) if len(base) else math.nan
+    value = float(cell.mean()) if len(cell) else math.nan
+    low, high, method = (
+        improvement_interval(cell, base, higher_is_better)
+        if is_pair
+        else (math.nan, math.nan, None)
+    )
+    return {
+        "baseline": baseline,
+        "value": value,
+        "rel_improvement_pct": (
+            relative_improvement(value, baseline, higher_is_better) if is_pair else math.nan
+        ),
+        "n_seeds": len(cell),
+        "value_std": float(cell.std(ddof=1)) if len(cell) > 1 else math.nan,
+        "ci_low": low,
+        "ci_high": high,
+        "ci_method": method,
+        "significant": (low > 0 or high < 0) if method else None,
+    }
 
 
 def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -108,28 +219,31 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
     seeds a cell carries the 95 % interval of its improvement (``ci_method`` says paired or
     Welch) and ``significant`` (the interval excludes 0). Models with two or more auxiliary
     tasks are ignored.
+
+    A pair with ``selection`` rows is one cell per eval, from its chosen λ_a (``_choices``):
+    ``aux_weight`` the chosen λ, ``alt_aux_weight`` and ``alt_value`` the best other
+    candidate's λ and its value in the same eval, ``selected_on`` the split it was chosen on;
+    the three are null for a pair without selection.
     """
     rows = _pair_rows(trials, dataset)
+    is_selection = rows["eval"] == SELECTION_EVAL
+    choices = _choices(rows[is_selection])
+    rows = rows[~is_selection]
     seeds = _seed_values(rows)
     out: list[dict[str, Any]] = []
     for eval_ in sorted(rows["eval"].unique(), key=lambda e: (e != "clean", e)):
         for arch, arch_rows in rows.groupby("arch", sort=True):
-            pairs = arch_rows[arch_rows["aux_tasks"] != ""]
-            columns = _columns(
-                [*pairs["aux_tasks"], *arch_rows["main_task"]],
-                [*pairs["aux_weight"], *[math.nan] * len(arch_rows)],
-            )
+            columns = _selected_columns(arch, arch_rows, choices)
             for main in task_order(arch_rows["main_task"]):
                 task = task_of(dataset, main)
                 metric, up = task.primary_metric, task.higher_is_better[task.primary_metric]
-                base = seeds.get((eval_, arch, main, "", None), pd.Series(dtype=float))
-                baseline = float(base.mean()) if len(base) else math.nan
+                base = seeds.get((eval_, arch, main, "", None), _NO_SEEDS)
                 for aux, lam in [("", None), *((a, w) for a, w in columns if a != main)]:
-                    cell = seeds.get((eval_, arch, main, aux, lam), pd.Series(dtype=float))
-                    value = float(cell.mean()) if len(cell) else math.nan
-                    low, high, method = (
-                        improvement_interval(cell, base, up) if aux else (math.nan, math.nan, None)
-                    )
+                    choice = choices.get((arch, main, aux))
+                    lam, alt = (choice.chosen, choice.alternative) if choice else (lam, None)
+                    cell = seeds.get((eval_, arch, main, aux, lam), _NO_SEEDS)
+                    alt_cell = seeds.get((eval_, arch, main, aux, alt), _NO_SEEDS)
+                    alt_value = float(alt_cell.mean()) if len(alt_cell) else math.nan
                     out.append(
                         {
                             "eval": eval_,
@@ -137,19 +251,12 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
                             "main_task": main,
                             "aux_task": aux or None,
                             "aux_weight": math.nan if lam is None else lam,
+                            "alt_aux_weight": math.nan if alt is None else alt,
+                            "selected_on": SELECTED_ON if choice else None,
                             "metric": metric,
                             "higher_is_better": up,
-                            "baseline": baseline,
-                            "value": value,
-                            "rel_improvement_pct": (
-                                relative_improvement(value, baseline, up) if aux else math.nan
-                            ),
-                            "n_seeds": len(cell),
-                            "value_std": float(cell.std(ddof=1)) if len(cell) > 1 else math.nan,
-                            "ci_low": low,
-                            "ci_high": high,
-                            "ci_method": method,
-                            "significant": (low > 0 or high < 0) if method else None,
+                            "alt_value": alt_value,
+                            **_numbers(cell, base, up, is_pair=bool(aux)),
                         }
                     )
     table = pd.DataFrame(out, columns=list(RESULT_COLUMNS))
@@ -263,10 +370,15 @@ def heatmaps(table: pd.DataFrame) -> list[Heatmap]:
     for (eval_, arch), rows in table.groupby(["eval", "arch"], sort=False):
         pairs = cells(rows)
         mains = task_order(rows["main_task"])
-        columns = _columns(pairs["aux_task"], pairs["aux_weight"])
-        several = pairs.groupby("aux_task")["aux_weight"].nunique() > 1
-        names = [f"{a} λ={w:g}" if w is not None and several[a] else a for a, w in columns]
-        by_cell = {(r.main_task, r.aux_task, _lam(r.aux_weight)): r for r in pairs.itertuples()}
+        # a chosen λ_a varies from cell to cell: its cells share their task's one λ None column
+        lams = pairs["aux_weight"].where(pairs["selected_on"].isna())
+        columns = _columns(pairs["aux_task"], lams)
+        several = Counter(a for a, _ in columns)
+        names = [f"{a} λ={w:g}" if several[a] > 1 else a for a, w in columns]
+        by_cell = {
+            (r.main_task, r.aux_task, _lam(lam)): r
+            for r, lam in zip(pairs.itertuples(), lams, strict=True)
+        }
         baselines = rows[rows["aux_task"].isna()].set_index("main_task")["baseline"]
         values = np.full((len(mains), len(columns) + 2), np.nan)
         muted = np.zeros(values.shape, dtype=bool)

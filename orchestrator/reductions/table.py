@@ -41,17 +41,24 @@ TRIALS_COLUMNS = (
 REQUIRED_COLUMNS = ("main_task", "aux_tasks", "seed", "eval", "task", "metric", "value")
 # A model's identity: two trials that differ in any of these are never averaged together.
 MODEL_COLUMNS = ("arch", "main_task", "aux_tasks", "weights")
-# DESIGN's result table (Fig. 7), with the model's architecture and λ, and the seed interval.
+# The eval a λ_a-selection trial records on its selection split (orchestrator/trial/run.py's
+# SELECTION; reductions may not import the trial): it chooses a model, it is never a result.
+SELECTION_EVAL = "selection"
+# DESIGN's result table (Fig. 7), with the model's architecture and λ, the λ_a selection
+# (chosen λ, the runner-up's λ and value, the split it was chosen on) and the seed interval.
 RESULT_COLUMNS = (
     "eval",
     "arch",
     "main_task",
     "aux_task",
     "aux_weight",
+    "alt_aux_weight",
+    "selected_on",
     "metric",
     "higher_is_better",
     "baseline",
     "value",
+    "alt_value",
     "rel_improvement_pct",
     "n_seeds",
     "value_std",

@@ -28,9 +28,9 @@ from attacks.eval_names import parse_eval
 from attacks.evaluation import evaluate
 from models import MultiTaskLoss, build_model
 from orchestrator.sweep.plan import Plan
+from orchestrator.trial.checkpoints import save_checkpoint
 from orchestrator.trial.data import ensure_data, image_size, make_reader, selection
 from orchestrator.trial.run import pick_device
-from orchestrator.trial.checkpoints import save_checkpoint
 from orchestrator.trial.training import (
     adversarial_inputs,
     clean_inputs,
@@ -68,6 +68,7 @@ KNOWN_COUNTS: dict[tuple[str, str | None, str], tuple[int, str]] = {
 ATTACK_PER_TRAIN = 2 / 3
 FORWARD_PER_TRAIN = 1 / 3
 REPEATS = 3  # timings per measurement; the median is kept
+SLOW_S = 2.0  # a warm-up slower than this is timed once (paper models on a CPU)
 
 
 class EstimateError(MtsweepError):
@@ -265,11 +266,11 @@ def time_steps(spec: TrialSpec, device: torch.device, steps: int = 2) -> StepTim
             model, forward, criterion, optimizer, loader, device, run_cfg, 0, make_inputs
         )
 
-    train(1)
-    t_train = _timed(lambda: train(steps), device) / steps
+    reps = 1 if _timed(lambda: train(1), device, 1) > SLOW_S else REPEATS
+    t_train = _timed(lambda: train(steps), device, reps) / steps
     with tempfile.TemporaryDirectory() as tmp:
         state = {"epoch": 1, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
-        t_checkpoint = _timed(lambda: save_checkpoint(Path(tmp), state), device)
+        t_checkpoint = _timed(lambda: save_checkpoint(Path(tmp), state), device, reps)
     eval_batch = _repeat(sample, ev.batch_size)
     attack_name = f"pgd{steps}_eps4" + ("_mt" if len(attacked) > 1 else "")
 
@@ -282,9 +283,9 @@ def time_steps(spec: TrialSpec, device: torch.device, steps: int = 2) -> StepTim
             quiet.setLevel(level)
 
     run(["clean"])
-    t_forward = _timed(lambda: run(["clean"]), device)
+    t_forward = _timed(lambda: run(["clean"]), device, reps)
     run([attack_name])
-    t_attacked = _timed(lambda: run([attack_name]), device)
+    t_attacked = _timed(lambda: run([attack_name]), device, reps)
     t_attack = max(t_attacked - t_forward, 0.0) / steps
     return StepTimes(t_train, t_attack, t_forward, t_checkpoint)
 

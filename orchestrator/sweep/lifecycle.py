@@ -60,7 +60,9 @@ def run_sweep(
     ``rerun`` ('failed', 'all' or trial keys) runs those trials again although they ended:
     their earlier runs stay, marked superseded.
     """
-    from orchestrator.sweep.ray_backend import run_pending, start_ray
+    from orchestrator.sweep.ray_backend import apply_ray_defaults, run_pending, start_ray
+
+    apply_ray_defaults()  # before the recorder (Tune) imports Ray
     from orchestrator.sweep.recorder import ingest_kept_results
 
     # Pre-flight, before anything is written: numbers, paths, tracking store, data layout,

@@ -50,6 +50,16 @@ class Resources:
     max_failures: int = 1
 
 
+def apply_ray_defaults() -> None:
+    """Put ``RAY_DEFAULTS`` into the environment where the user has not set them.
+
+    Ray reads some of them (the loopback binding) when it is first imported, so this runs
+    before anything imports Ray: first thing in a sweep run, and in the test session.
+    """
+    for name, value in RAY_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
 def start_ray(address: str | None, num_cpus: int | None = None) -> None:
     """Join a cluster at ``address`` or start a fresh local instance on loopback.
 
@@ -57,8 +67,7 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
     driver reports each trial's outcome and error itself, and forwarding would also print
     the workers' shutdown noise at the end of every sweep.
     """
-    for name, value in RAY_DEFAULTS.items():
-        os.environ.setdefault(name, value)
+    apply_ray_defaults()
     import ray
 
     if ray.is_initialized():

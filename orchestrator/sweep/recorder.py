@@ -15,6 +15,7 @@ the server answers, the outbox is recorded and says so.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import traceback
 from collections import Counter
@@ -32,6 +33,8 @@ from orchestrator.trial.result import KeptResultError, TrialResult, read_kept_re
 from sweeps.spec import TrialSpec
 
 log = logging.getLogger(__name__)
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours its task errors
 
 PROBE_EVERY_S = 5.0  # how often a recorder asks a down tracking server whether it is back
 
@@ -59,8 +62,11 @@ def trial_error(trial: Any) -> tuple[str, str]:
         return "trial failed (see Ray's error file for the trace)", ""
     lines = str(cause).strip().splitlines()
     line = f"{type(cause).__name__}: {lines[-1] if lines else ''}"[:2000]
-    full = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
-    return line, (full or str(err))
+    # The worker's frames travel as the text of Ray's task error: an unpickled exception
+    # has no traceback of its own.
+    frames = _ANSI.sub("", str(err)) if err is not cause else ""
+    local = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+    return line, f"Traceback from the worker:\n{frames}" if frames else local
 
 
 class MlflowRecorder(tune.Callback):
@@ -105,25 +111,28 @@ class MlflowRecorder(tune.Callback):
             fn()
             return True
         except Exception:  # noqa: BLE001 - recording must never stop the sweep
-            log.error(
-                "could not %s of trial %s in MLflow (%s):\n%s",
-                what,
-                key,
-                "queued in the outbox" if queue and self.outbox else "the next run records it",
-                traceback.format_exc(limit=2),
-            )
-            if self.outbox is None:
-                return False
-            if queue is not None:
+            later = "queued in the outbox" if queue and self.outbox else "the next run records it"
+            reason = server_down_reason(self.tracker.uri) if self.outbox is not None else None
+            if reason is None:  # the store answered but refused: keep the trace
+                log.error(
+                    "could not %s of trial %s in MLflow (%s):\n%s",
+                    what,
+                    key,
+                    later,
+                    traceback.format_exc(limit=2),
+                )
+            if queue is not None and self.outbox is not None:
                 queue()
-            reason = server_down_reason(self.tracker.uri)
             if reason is not None:
                 self.down_since = time.monotonic()
                 self._next_probe = self.down_since + self.probe_every
                 log.warning(
-                    "MLflow at %s is unreachable (%s): trials keep running, results wait in %s",
+                    "MLflow at %s is unreachable (%s) to %s of trial %s: trials keep running, "
+                    "results wait in %s",
                     redact(self.tracker.uri),
                     reason,
+                    what,
+                    key,
                     self.outbox.dir,
                 )
             return False

@@ -110,9 +110,11 @@ def open_split(
     too, the source must be the one it was packed from.
     """
     size = image_size(dataset, data)
+    source = Path(data.root) if data.packed and data.root else None  # packed from here
     key = (
         dataset,
         str(root),
+        str(source),
         split,
         size,
         data.split_set,
@@ -128,7 +130,7 @@ def open_split(
             size=size,
             selection=selection(data),
             split=split,
-            source=Path(data.root) if data.packed and data.root else None,
+            source=source,
         )
         reader = _READERS[key] = PackedSplit(root, split, tasks)
     elif reader is None:

@@ -42,6 +42,8 @@ from tasks.registry import get_task
 
 log = logging.getLogger(__name__)
 
+SELECTION = "selection"  # the eval name of a λ_a selection's validation metrics
+
 # Called after each training epoch with (epoch index, mean loss): how a trial reports progress.
 OnEpoch = Callable[[int, float], None]
 
@@ -91,6 +93,42 @@ def batches_of(dataset: Dataset, batch_size: int) -> Callable[[], Iterator[Batch
     return batches
 
 
+def weights_path(model: ModelConfig, data_root: Path) -> Path | None:
+    """The checkpoint to start from; a relative ``init_from`` lies in the data root, the one
+    folder every node of a cluster is known to see."""
+    if model.init_from is None:
+        return None
+    path = Path(model.init_from).expanduser()
+    return path if path.is_absolute() else data_root / path
+
+
+def selection_metrics(
+    spec: TrialSpec,
+    root: Path,
+    data: DataConfig,
+    ev: EvalConfig,
+    model: torch.nn.Module,
+    tasks: list,
+    attacked: list,
+    device: torch.device,
+) -> dict[str, float]:
+    """The main task's clean metrics on the selection split, as eval ``selection``: what a
+    λ_a selection compares candidates on, apart from the split the cells are reported on."""
+    split = open_split(spec.dataset, root, data, tasks, ev.select_split, limit=ev.n_images)
+    main = [t for t in tasks if t.name in spec.main_tasks]
+    nested = evaluate(
+        model,
+        batches_of(split, ev.batch_size)(),
+        tasks,
+        ["clean"],
+        attacked,
+        main,
+        device,
+        seed=spec.seed,
+    )
+    return flatten_metrics({SELECTION: nested["clean"]})
+
+
 def run_trial(
     spec: TrialSpec,
     storage: Path,
@@ -123,7 +161,9 @@ def run_trial(
         train_set = AugmentedDataset(train_set, augment, seed=spec.seed)
     eval_set = open_split(spec.dataset, root, data, tasks, ev.split, limit=ev.n_images)
 
-    model = build_model(spec.arch, tasks, width=model_cfg.width, init_from=model_cfg.init_from)
+    model = build_model(
+        spec.arch, tasks, width=model_cfg.width, init_from=weights_path(model_cfg, root)
+    )
     adversarial = (
         parse_block(AdversarialConfig, spec.adversarial, "adversarial")
         if spec.adversarial
@@ -160,6 +200,8 @@ def run_trial(
         first_images=seen,
     )
     metrics = flatten_metrics(nested)
+    if ev.select_split and spec.aux_tasks:
+        metrics.update(selection_metrics(spec, root, data, ev, model, tasks, attacked, device))
     for name in spec.measures:
         metrics.update(
             MEASURES[name].compute(model, batches, tasks, attacked, spec.output_dim, spec.seed)

@@ -15,23 +15,30 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.cli import main
-from tests.helpers.cluster import run_argv
+from orchestrator.sweep.lifecycle import run_sweep
+from orchestrator.sweep.plan import Request, make_plan
+from tests.helpers.drills import HoldWhile
 from tests.helpers.mlflow_runs import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
 
 EPOCHS = 4
-OUTAGE_S = 15.0  # plus the server's own restart (~10 s): far beyond the ~3 s budget below
+OUTAGE_S = 3.0  # plus the server's own restart (~10 s): far beyond the ~3 s budget below
 
 
 def test_server_down_longer_than_the_budget_loses_and_doubles_nothing(
     tmp_path, sweep_yaml, server, ray_local, monkeypatch, caplog
 ):
+    import ray.cloudpickle
+
+    import tests.helpers.drills
+
     # One MLflow call gives up at once on a refused connection, and mtsweep's own retry
-    # after 3 s: the test's retry budget, so the outage below outlasts it many times over.
+    # after 3 s: the test's retry budget, so the outage below outlasts it several times.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "3")
+    caplog.set_level(logging.INFO)
+    ray.cloudpickle.register_pickle_by_value(tests.helpers.drills)
     sweep = sweep_yaml(
         {
             "name": "outage",
@@ -43,36 +50,38 @@ def test_server_down_longer_than_the_budget_loses_and_doubles_nothing(
             },
         }
     )
+    out = tmp_path / "run"
+    plan = make_plan(Request(sweep=str(sweep), tracking_uri=server.uri), out=out)
+    # Trials that start while the server is away wait at their start until it is back, so
+    # the run cannot end before it: the in-flight ones finish during the outage and queue.
+    hold = tmp_path / "hold"
     outage: dict[str, float] = {}
 
-    def stop_after_two_runs_then_restart() -> None:
+    def stop_after_one_run_then_restart() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             try:
                 runs = runs_of(server.uri, "outage/smoke")
             except Exception:  # noqa: BLE001 - the experiment may not exist yet
                 runs = []
-            if sum(r.info.status == "FINISHED" for r in runs) >= 2:
+            if sum(r.info.status == "FINISHED" for r in runs) >= 1:
+                hold.touch()
                 outage["down"] = time.time()
                 server.stop()
                 time.sleep(OUTAGE_S)
                 server.start()
                 outage["up"] = time.time()
+                hold.unlink()
                 return
             time.sleep(0.2)
 
-    thread = threading.Thread(target=stop_after_two_runs_then_restart, daemon=True)
+    thread = threading.Thread(target=stop_after_one_run_then_restart, daemon=True)
     thread.start()
-    out = tmp_path / "run"
-    argv = run_argv(sweep, out, "--tracking-uri", server.uri)
-    with caplog.at_level(logging.INFO):
-        code = main(argv)
+    states = run_sweep(plan, before_trial=HoldWhile(hold))
     thread.join(timeout=120)
     assert "up" in outage, "the server was stopped and restarted"
+    assert states == {"FINISHED": 9}
     assert "is unreachable" in caplog.text, "the recorder noticed the outage"
-    if code != 0:  # the run ended while the server was still away: the next run records it
-        assert code == 2 and list((out / "outbox").glob("*.json"))
-        assert main(argv) == 0
     assert "queued while MLflow was unreachable" in caplog.text
 
     runs = runs_of(server.uri, "outage/smoke")
@@ -85,6 +94,6 @@ def test_server_down_longer_than_the_budget_loses_and_doubles_nothing(
         assert steps == list(range(EPOCHS)), steps
         assert "prediction.png" in [a.path for a in client.list_artifacts(r.info.run_id)]
     # Tune kept starting trials while the server was away.
-    started = [r.data.metrics["time/started_unix"] for r in trial_runs]
+    started = [float(p.read_text()) for p in (plan.storage / "entered").iterdir()]
     assert any(outage["down"] < t < outage["up"] for t in started)
     assert not list((out / "outbox").glob("*.json"))

@@ -29,3 +29,20 @@ class FailFirstAttempts:
         if seen < self.n:
             marker.write_text(str(seen + 1))
             raise InjectedFault(f"injected fault {seen + 1} of {self.n}")
+
+
+@dataclass(frozen=True)
+class HoldWhile:
+    """Hold every trial at its start while file ``marker`` exists (a drill holds the sweep
+    still while it breaks something), noting in ``storage/entered/<key>`` when it started."""
+
+    marker: Path
+
+    def __call__(self, spec: TrialSpec, storage: Path) -> None:
+        import time
+
+        entered = storage / "entered" / spec.trial_key
+        entered.parent.mkdir(parents=True, exist_ok=True)
+        entered.write_text(repr(time.time()))
+        while self.marker.exists():
+            time.sleep(0.2)

@@ -81,8 +81,15 @@ def test_cityscapes_single_task_attack_is_table_2():
         # Houdini is a surrogate of mIoU: only the segmentation models meet it
         expected += ["houdini100_eps4"] if s.main_tasks == (seg,) else []
         assert list(s.evals) == expected
-        assert all(w == 0.01 for t, w in s.weights.items() if t in s.aux_tasks)
         assert s.weights[s.main_tasks[0]] == 1.0
+    # λ_a per model as the authors' evaluation scripts name them, shared out among the
+    # auxiliary tasks as their training loop does (λ_a / #aux each).
+    weights = {"".join(t[0] for t in s.train_tasks): s.weights for s in specs}
+    assert weights["sd"]["depth"] == 0.001 and weights["sa"]["autoencoder"] == 0.1
+    assert weights["sda"] == {seg: 1.0, dep: 0.0005, "autoencoder": 0.0005}
+    assert weights["ds"][seg] == 0.1 and weights["da"]["autoencoder"] == 0.1
+    assert weights["das"] == {dep: 1.0, "autoencoder": 0.005, seg: 0.005}
+    assert all(s.data["crop"] == 256 and s.data["flip"] for s in specs)
 
 
 def test_cityscapes_multitask_attack_is_table_1_on_drn105():

@@ -26,7 +26,8 @@ def test_a_block_takes_defaults_and_converts_numbers():
     ("raw", "message"),
     [
         ({"epoch": 3}, "presets.x.train.epoch: unknown key (did you mean 'epochs'?)"),
-        ({"epochs": 0}, "presets.x.train.epochs: expected an integer >= 1, got 0"),
+        ({"epochs": -1}, "presets.x.train.epochs: expected an integer >= 0, got -1"),
+        ({"batch_size": 0}, "presets.x.train.batch_size: expected an integer >= 1, got 0"),
         ({"epochs": True}, "presets.x.train.epochs: expected an integer"),
         ({"lr": float("nan")}, "presets.x.train.lr: expected a number"),
         ({"optimizer": "adamw"}, "presets.x.train.optimizer: expected 'adam' or 'sgd'"),

@@ -1,0 +1,111 @@
+"""Data throughput: the PNG reader against the packed, memory-mapped dataset.
+
+256-px Taskonomy samples of two tasks (depth_zbuffer, normal) decoded from 512-px files
+made by the synthetic writer, one process, one torch thread ("per core"). Reports the
+samples per second of the PNG reader and of packed batches as the training loader reads
+them (uint8, converted on the device), their largest difference, the packed bytes per
+sample, and the loader with one worker against the smoke model's training rate.
+
+Run as ``.venv/bin/python bench/bench_data.py``; its last line is JSON, and a dated row is
+appended under "Data throughput" in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from orchestrator.sweep.estimate import time_steps
+from orchestrator.sweep.plan import Request, make_plan
+from orchestrator.trial.training import train_loader
+from sweeps.presets import TrainConfig
+from tasks.datasets import get_dataset
+from tasks.packed import PackedSplit, pack
+from tasks.registry import parse_tasks
+
+from record import command, record
+
+FILES, SIZE, N = 512, 256, 40  # file side, training side, views written
+TASKS = parse_tasks("taskonomy", "dn")
+BATCH = 16  # below the 28 training views, so the loader yields full batches
+MIN_SECONDS = 1.5  # each packed rate is timed over at least this long
+
+
+def rate(fn, n: int) -> float:
+    """Samples per second of ``fn`` (which handles ``n`` samples), over ≥ MIN_SECONDS."""
+    fn()  # warm: page cache, allocator
+    t0, done = time.perf_counter(), 0
+    while time.perf_counter() - t0 < MIN_SECONDS:
+        fn()
+        done += n
+    return done / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        source, out = Path(tmp) / "src", Path(tmp) / "packed"
+        get_dataset("taskonomy").write_synthetic(source, n=N, size=FILES, seed=0)
+        reader = get_dataset("taskonomy").reader(
+            source, TASKS, split="train", size=SIZE, cache=False
+        )
+        n = len(reader)
+        t0 = time.perf_counter()
+        png = [reader[i] for i in range(n)]
+        png_rate = n / (time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        pack(out, {"train": reader}, dataset="taskonomy", tasks=TASKS, size=SIZE, source=source)
+        pack_rate = n / (time.perf_counter() - t0)
+        split = PackedSplit(out, "train", TASKS)
+        diff = 0.0
+        for i, a in enumerate(png):
+            b = split[i]
+            diff = max(diff, float((a["image"] - b["image"]).abs().max()))
+            for name in a["targets"]:
+                diff = max(diff, float((a["targets"][name] - b["targets"][name]).abs().max()))
+                assert torch.equal(a["masks"][name], b["masks"][name])
+        batches = split.quantised()
+        order = [list(range(s, min(s + BATCH, n))) for s in range(0, n, BATCH)]
+        packed_rate = rate(lambda: [batches[b] for b in order], n)
+        float_rate = rate(lambda: [split[i] for i in range(n)], n)
+
+        cfg = TrainConfig(batch_size=BATCH)
+        loader = train_loader(split, cfg, seed=0, workers=1)
+        worker_rate = rate(lambda: [b for b in loader.epoch(0)], len(loader.batches) * BATCH)
+        stored = sum(f.stat().st_size for f in (out / "train").glob("*.npy"))
+
+    smoke = make_plan(Request(sweep="taskonomy-pairs", preset="smoke", tasks=("d",)))
+    spec = smoke.specs[0]
+    step = time_steps(spec, torch.device("cpu"), steps=3)
+    numbers = {
+        "png_samples_per_s": round(png_rate, 1),
+        "packed_samples_per_s": round(packed_rate, 1),
+        "packed_speedup": round(packed_rate / png_rate, 1),
+        "packed_float_samples_per_s": round(float_rate, 1),
+        "pack_samples_per_s": round(pack_rate, 1),
+        "max_abs_diff": round(diff, 6),
+        "packed_bytes_per_sample": stored // n,
+        "loader_1_worker_samples_per_s": round(worker_rate, 1),
+        "smoke_model_samples_per_s": round(spec.train["batch_size"] / step.train, 1),
+        "samples": n,
+    }
+    record(
+        "Data throughput",
+        command(),
+        numbers,
+        note=f"{SIZE}-px Taskonomy samples (depth_zbuffer, normal) from {FILES}-px synthetic "
+        "files, 1 torch thread; packed = uint8 batches of 16 from the memory map (float "
+        "conversion happens on the device); float = one float sample at a time; loader = "
+        "train_loader with 1 worker; smoke model = taskonomy-pairs smoke, 1 task, 32 px, "
+        "batch 16, 1 thread",
+    )
+    print(json.dumps(numbers, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

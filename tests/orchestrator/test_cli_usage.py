@@ -1,0 +1,138 @@
+"""What a user does around a run: --set, show --config, status exit codes, logs, --rerun,
+export by --out alone, the sweep's own MLflow run, and the Python API."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+import mtsweep
+from orchestrator.cli import main
+from orchestrator.sweep.lifecycle import run_sweep
+from orchestrator.sweep.plan import Request, make_plan
+from orchestrator.sweep.store import default_tracking_uri
+from tests.helpers.drills import FailFirstAttempts
+from tests.helpers.mlflow_runs import runs_of, sweep_runs_of
+
+ONE_MODEL = {"name": "one-model", "models": {"list": [{"train": "d"}]}}
+
+
+def test_show_config_prints_the_resolved_preset_with_every_choice(capsys):
+    assert main(["show", "cityscapes-single-task-attack", "--preset", "paper", "--config"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["data"]["crop"] == 256 and resolved["data"]["flip"] is True
+    assert resolved["train"]["momentum"] == 0.9  # a default, filled in
+    assert main(["show", "taskonomy-pairs", "--preset", "paper", "--config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["data"]["convention"] == "taskonomy"
+    assert main(["show", "output-dimensionality", "--preset", "paper", "--config"]) == 0
+    paper = yaml.safe_load(capsys.readouterr().out)
+    assert paper["model"]["init_from"] == "drn_d_22_cityscapes.pth"
+    assert paper["data"]["image_size"] == 1024 and paper["train"]["epochs"] == 0
+    assert main(["show", "cityscapes-single-task-attack", "--preset", "paper"]) == 0
+    listing = capsys.readouterr().out
+    assert "depth(λ=0.0005)" in listing and "autoencoder(λ=0.1)" in listing
+
+
+def test_set_changes_the_trials_and_show_config_reflects_it(capsys):
+    assert main(["show", "taskonomy-pairs", "--tasks", "s"]) == 0
+    plain = capsys.readouterr().out
+    assert main(["show", "taskonomy-pairs", "--tasks", "s", "--set", "train.epochs=2"]) == 0
+    changed = capsys.readouterr().out
+    key = plain.splitlines()[2].split()[0]
+    assert key not in changed
+    argv = ["show", "taskonomy-pairs", "--set", "train.epochs=2", "--set", "model.width=4"]
+    assert main([*argv, "--config"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert resolved["train"]["epochs"] == 2 and resolved["model"]["width"] == 4
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and mtsweep.__version__ in capsys.readouterr().out
+
+
+def test_reading_a_sweep_that_never_ran_writes_nothing(capsys, tmp_path):
+    out = tmp_path / "never"
+    assert main(["status", "taskonomy-pairs", "--out", str(out)]) == 3
+    assert "nothing has run yet" in capsys.readouterr().out
+    code = main(["export", "taskonomy-pairs", "--out", str(out), "--to", str(tmp_path / "t.pq")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no results of taskonomy-pairs/smoke" in err
+    assert not out.exists() and not (tmp_path / "t.pq").exists()
+
+
+@pytest.fixture(scope="module")
+def failed_then_rerun(tmp_path_factory, ray_local):
+    """A one-model sweep whose trial failed twice (recorded FAILED), then ran again."""
+    import ray.cloudpickle
+
+    import tests.helpers.drills
+    from tests.helpers.sweep_files import write_sweep
+
+    ray.cloudpickle.register_pickle_by_value(tests.helpers.drills)
+    root = tmp_path_factory.mktemp("usage")
+    sweep = write_sweep(root, changes=ONE_MODEL)
+    out = root / "run"
+    plan = make_plan(Request(sweep=str(sweep)), out=out, max_failures=1)
+    assert run_sweep(plan, before_trial=FailFirstAttempts(2)) == {"FAILED": 1}
+    return sweep, out, plan
+
+
+def test_status_and_logs_of_a_failed_trial(failed_then_rerun, capsys):
+    _, out, plan = failed_then_rerun
+    assert main(["status", "--out", str(out)]) == 1
+    assert "FAILED" in capsys.readouterr().out
+    assert main(["logs", plan.keys[0][:6], "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Traceback from the worker" in printed and 'drills.py", line' in printed
+    assert "InjectedFault: injected fault 2 of 2" in printed
+    assert "worker logs" in printed
+
+
+def test_a_finished_run_is_live_nested_and_reruns_on_request(failed_then_rerun, capsys):
+    sweep, out, plan = failed_then_rerun
+    assert main(["run", "--out", str(out)]) == 0  # the request comes from <out>/sweep.json
+    uri = default_tracking_uri(out)
+    (run,) = runs_of(uri, "one-model/smoke")
+    client = MlflowClient(tracking_uri=uri)
+    losses = client.get_metric_history(run.info.run_id, "train/loss")
+    assert sorted(m.step for m in losses) == [0, 1]  # each epoch once: live, then final
+    tags = run.data.tags
+    assert tags["mtsweep.epoch"] == "2/2" and tags["mtsweep.checkpoint_uri"].startswith("file:")
+    (parent,) = sweep_runs_of(uri, "one-model/smoke")
+    assert tags["mlflow.parentRunId"] == parent.info.run_id
+    assert main(["status", "--out", str(out)]) == 0
+
+    assert main(["run", "--out", str(out), "--rerun", "all", "--no-reduce"]) == 0
+    every = [r for r in MlflowClient(tracking_uri=uri).search_runs([run.info.experiment_id])]
+    trial_runs = [r for r in every if "mtsweep.trial_key" in r.data.tags]
+    assert len(trial_runs) == 2
+    old = next(r for r in trial_runs if r.info.run_id == run.info.run_id)
+    new = next(r for r in trial_runs if r.info.run_id != run.info.run_id)
+    assert old.data.tags.get("mtsweep.superseded") and new.info.status == "FINISHED"
+    assert "mtsweep.superseded" not in new.data.tags
+    assert new.data.metrics["train/resumed_from_epoch"] == 0  # trained afresh, not resumed
+
+    table = out / "trials.parquet"
+    assert main(["export", "--out", str(out), "--to", str(table)]) == 0
+    trials = pd.read_parquet(table)
+    assert set(trials["run_id"]) == {new.info.run_id}  # the superseded run is not exported
+    assert json.loads(trials["weights"].iloc[0]) == {"depth_zbuffer": 1.0}
+
+
+def test_python_api_runs_and_reads_a_sweep(tmp_path, sweep_yaml, ray_local):
+    sweep = sweep_yaml({**ONE_MODEL, "name": "api-model"})
+    out = tmp_path / "api"
+    states = mtsweep.run(str(sweep), overrides={"train.epochs": 1}, out=out, reduce=False)
+    assert states == {"FINISHED": 1}
+    trials = mtsweep.trials(out)
+    assert set(trials["main_task"]) == {"depth_zbuffer"} and (trials["value"] > 0).all()
+    again = mtsweep.run(str(sweep), overrides={"train.epochs": 1}, out=out, reduce=False)
+    assert (
+        again == {"FINISHED": 1} and len(runs_of(default_tracking_uri(out), "api-model/smoke")) == 1
+    )

@@ -1,0 +1,121 @@
+"""``prepare`` packs a sweep's data; trials train on it exactly as on the PNG files."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from models import build_model
+from orchestrator.cli import main
+from orchestrator.sweep.plan import Request, make_plan
+from orchestrator.sweep.prepare import prepare
+from orchestrator.trial.data import ensure_data, open_split
+from orchestrator.trial.training import EpochBatches, train_model
+from sweeps.presets import DataConfig, TrainConfig, parse_block
+from tasks.datasets import get_dataset
+from tasks.packed import PackedError, PackedSplit
+from tasks.registry import parse_tasks
+from tests.helpers.sweep_files import TINY_SWEEP
+
+TASKS = parse_tasks("taskonomy", "sd")
+WEIGHTS = {"segment_semantic": 1.0, "depth_zbuffer": 0.01}
+AT_16 = ["--set", "data.image_size=16"]  # the files' own size
+CFG = TrainConfig(epochs=3, batch_size=4, optimizer="adam", lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    root = tmp_path_factory.mktemp("taskonomy")
+    get_dataset("taskonomy").write_synthetic(root, n=20, size=16, seed=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def packed(source, tmp_path_factory):
+    out = tmp_path_factory.mktemp("p") / "packed"
+    args = ["prepare", str(TINY_SWEEP), "--data-root", str(source), "--out", str(out), *AT_16]
+    assert main(args) == 0
+    return out
+
+
+def data_of(root, **kw) -> DataConfig:
+    request = Request(
+        sweep=str(TINY_SWEEP), data_root=str(root), overrides=tuple(AT_16[1::2]), tasks=("s", "d")
+    )
+    spec = make_plan(request).specs[0]
+    return dataclasses.replace(parse_block(DataConfig, spec.data, "data"), **kw)
+
+
+def train(train_set, tmp_path, workers=0):
+    torch.manual_seed(0)
+    model = build_model("resnet18", TASKS, width=8)
+    out = train_model(
+        model,
+        TASKS,
+        WEIGHTS,
+        train_set,
+        CFG,
+        tmp_path,
+        torch.device("cpu"),
+        0,
+        loader_workers=workers,
+    )
+    return out.history
+
+
+def test_training_on_the_packed_data_equals_training_on_the_pngs(source, packed, tmp_path):
+    png = open_split("taskonomy", source, data_of(source), TASKS, "train")
+    data = data_of(packed)
+    fast = open_split("taskonomy", ensure_data("taskonomy", data), data, TASKS, "train")
+    assert isinstance(fast, PackedSplit) and not isinstance(png, PackedSplit)
+    # 16-px files trained at 16 px: the images are 8-bit values, so the batches are equal
+    expected = train(png, tmp_path / "png")
+    assert train(fast, tmp_path / "packed") == expected
+    assert train(fast, tmp_path / "workers", workers=1) == expected
+
+
+def test_epoch_order_is_the_shuffled_dataloaders(tmp_path):
+    for n, batch in [(23, 4), (3, 4), (16, 4)]:
+        for epoch in (0, 5):
+            sampler = EpochBatches(n, batch, seed=2)
+            sampler.set_epoch(epoch)
+            g = torch.Generator().manual_seed(2 * 100_003 + epoch)
+            plain = DataLoader(
+                range(n), batch_size=batch, shuffle=True, generator=g, drop_last=n > batch
+            )
+            assert list(sampler) == [b.tolist() for b in plain]
+
+
+def test_the_preset_key_and_the_source_fingerprint(source, packed, tmp_path):
+    data = data_of(source, packed=str(packed))  # data.packed, with the source as root
+    assert ensure_data("taskonomy", data) == packed
+    split = open_split("taskonomy", packed, data, TASKS, "val")
+    assert len(split) > 0
+    other = tmp_path / "other"
+    get_dataset("taskonomy").write_synthetic(other, n=20, size=16, seed=2)
+    with pytest.raises(PackedError, match="which differs from"):
+        open_split("taskonomy", packed, data_of(other, packed=str(packed)), TASKS, "train")
+
+
+def test_a_mismatch_is_refused_in_one_line(source, packed, tmp_path, capsys):
+    data = data_of(packed, image_size=8)
+    with pytest.raises(PackedError, match="size 16 .*at size 8"):
+        open_split("taskonomy", packed, data, TASKS, "train")
+    with pytest.raises(PackedError, match="lacks tasks edge_texture"):
+        open_split("taskonomy", packed, data_of(packed), parse_tasks("taskonomy", "e"), "val")
+    code = main(
+        ["prepare", str(TINY_SWEEP), "--data-root", str(source), "--out", str(packed)]
+        + ["--set", "data.image_size=8"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "already holds another packed dataset" in err
+
+
+def test_prepare_packs_the_union_of_the_sweeps_tasks_and_splits(source, tmp_path):
+    request = Request(sweep=str(TINY_SWEEP), data_root=str(source), overrides=tuple(AT_16[1::2]))
+    manifest = prepare(make_plan(request), tmp_path / "p", workers=2, chunk_size=4)
+    assert manifest["tasks"] == ["depth_zbuffer", "normal", "segment_semantic"]
+    assert sorted(manifest["splits"]) == ["train", "val"]
