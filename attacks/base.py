@@ -7,6 +7,7 @@ Each step costs exactly one forward and one backward pass of ``loss_fn``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -15,6 +16,9 @@ import torch
 from tasks.errors import MtsweepError
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
+
+# A family name is the letters before the step count in an evaluation name (``pgd50_eps4``).
+_FAMILY = re.compile(r"[a-z]+")
 
 
 def input_gradient(loss_fn: LossFn, x: torch.Tensor) -> torch.Tensor:
@@ -51,10 +55,16 @@ class Attack:
     - ``task_kinds``: the task kinds it can attack (None: any), read by ``applies_to``;
     - ``joint``: whether it can attack several tasks at once (an ``_mt`` evaluation);
     - ``objective``: the loss an evaluation hands it, ``"task"`` (the task's own training
-      loss) or ``"houdini"`` (the Houdini surrogate of a metric).
+      loss) or ``"houdini"`` (the Houdini surrogate of a metric);
+    - ``order``: its place among the families, the row order of the paper's tables
+      (ties, and families the paper lacks, sort by name after the paper's four).
+
+    A subclass that sets ``name`` registers itself on definition (``attack_classes``);
+    ``attacks/__init__.py`` imports every module of the package, so a new module is enough.
     """
 
     name: ClassVar[str]
+    order: ClassVar[int] = 100
     iterative: ClassVar[bool] = True
     task_kinds: ClassVar[frozenset[str] | None] = None
     joint: ClassVar[bool] = True
@@ -71,6 +81,11 @@ class Attack:
         self.step_size = float(step_size)
         self.steps = int(steps)
         self.random_start = random_start
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            _register(cls)
 
     def __repr__(self) -> str:
         return (
@@ -93,3 +108,36 @@ class Attack:
             step = rule(input_gradient(loss_fn, x_adv))
             x_adv = project(x_adv + self.step_size * step, x, self.eps)
         return x_adv.detach()
+
+
+_REGISTERED: dict[str, type[Attack]] = {}
+_ORDERED: list[tuple[type[Attack], ...]] = []  # the sorted tuple, once asked for
+
+
+def _register(cls: type[Attack]) -> None:
+    name = cls.__dict__["name"]
+    if not isinstance(name, str) or not _FAMILY.fullmatch(name):
+        raise MtsweepError(
+            f"attack {cls.__qualname__}: name {name!r} must be lowercase letters only "
+            "(evaluation names read the digits after it as the step count)"
+        )
+    if name == "clean":
+        raise MtsweepError(f"attack {cls.__qualname__}: 'clean' is the unattacked evaluation")
+    known = _REGISTERED.get(name)
+    if known is not None and (known.__module__, known.__qualname__) != (
+        cls.__module__,
+        cls.__qualname__,
+    ):
+        raise MtsweepError(
+            f"attack name {name!r} of {cls.__module__}.{cls.__qualname__} is taken by "
+            f"{known.__module__}.{known.__qualname__}"
+        )
+    _REGISTERED[name] = cls  # a re-imported module replaces its own class
+    _ORDERED.clear()
+
+
+def attack_classes() -> tuple[type[Attack], ...]:
+    """Every registered attack family, in the paper's table order (``order``, then name)."""
+    if not _ORDERED:
+        _ORDERED.append(tuple(sorted(_REGISTERED.values(), key=lambda a: (a.order, a.name))))
+    return _ORDERED[0]

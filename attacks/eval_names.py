@@ -2,8 +2,10 @@
 
 ε is in 0–255 pixel levels; iterative attacks step 1/255 (the paper's step 1) and FGSM
 steps ε. ``_mt`` attacks all of the model's attacked tasks jointly. What each attack family
-allows (a step count, ``_mt``, which task kinds) is declared on its class; ``ATTACKS`` lists
-the families in the paper's table-row order, and everything here reads that one tuple.
+allows (a step count, ``_mt``, which task kinds) is declared on its class, which registers
+itself (:func:`attacks.base.attack_classes`). ``ATTACKS`` is that registry, in the paper's
+table-row order, and everything here reads it; it is looked up on each use, so a family
+defined after this module was imported is known too.
 """
 
 from __future__ import annotations
@@ -12,20 +14,37 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from attacks.base import Attack
-from attacks.fgsm import FGSM
-from attacks.houdini import Houdini
-from attacks.mim import MIM
-from attacks.pgd import PGD, madry_step_size
+from attacks.base import Attack, attack_classes
+from attacks.pgd import madry_step_size
 from tasks.errors import MtsweepError
 from tasks.registry import Task
 
 CLEAN = "clean"
-ATTACKS: tuple[type[Attack], ...] = (FGSM, PGD, MIM, Houdini)  # rows of Tables 1-3
-ATTACK_NAMES = tuple(a.name for a in ATTACKS)
-_BY_NAME = {a.name: a for a in ATTACKS}
 PIXEL_LEVELS = 255.0
+
+if TYPE_CHECKING:  # provided by __getattr__ below
+    ATTACKS: tuple[type[Attack], ...]
+    ATTACK_NAMES: tuple[str, ...]
+
+
+def _by_name() -> dict[str, type[Attack]]:
+    return {a.name: a for a in attack_classes()}
+
+
+def _names() -> tuple[str, ...]:
+    return tuple(a.name for a in attack_classes())
+
+
+def __getattr__(name: str):
+    """``ATTACKS`` (the families, rows of Tables 1-3 first) and ``ATTACK_NAMES``, read live."""
+    if name == "ATTACKS":
+        return attack_classes()
+    if name == "ATTACK_NAMES":
+        return _names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # ε is written canonically (no leading zeros, no trailing fractional zeros) so that
 # parse_eval and eval_name are exact inverses.
@@ -65,7 +84,7 @@ def eval_name(attack: str, steps: int = 0, eps: float = 0.0, multitask: bool = F
     """The evaluation's name; ``parse_eval(eval_name(...))`` gives the same spec back."""
     if attack == CLEAN:
         return CLEAN
-    count = str(steps) if _BY_NAME[attack].iterative else ""
+    count = str(steps) if _by_name()[attack].iterative else ""
     return f"{attack}{count}_eps{_format_eps(eps)}" + ("_mt" if multitask else "")
 
 
@@ -77,12 +96,12 @@ def parse_eval(name: str) -> EvalSpec:
     if m is None:
         raise EvalNameError(f"malformed evaluation name {name!r}; expected {_FORMAT}")
     attack, steps, eps = m["attack"], m["steps"], float(m["eps"])
-    if attack not in _BY_NAME:
+    cls = _by_name().get(attack)
+    if cls is None:
         raise EvalNameError(
             f"unknown attack {attack!r} in evaluation {name!r}; "
-            f"known attacks: {', '.join(ATTACK_NAMES)}"
+            f"known attacks: {', '.join(_names())}"
         )
-    cls = _BY_NAME[attack]
     if not cls.iterative and steps:
         raise EvalNameError(
             f"evaluation {name!r}: {attack} is a single step; write {attack}_eps{m['eps']}"
@@ -105,9 +124,10 @@ def attack_order(attack: str) -> int:
     """Sort key of an attack family (or ``clean``) in the paper's tables: clean, then ATTACKS."""
     if attack == CLEAN:
         return 0
-    if attack not in _BY_NAME:
-        raise EvalNameError(f"unknown attack {attack!r}; known: {', '.join(ATTACK_NAMES)}")
-    return 1 + ATTACK_NAMES.index(attack)
+    names = _names()
+    if attack not in names:
+        raise EvalNameError(f"unknown attack {attack!r}; known: {', '.join(names)}")
+    return 1 + names.index(attack)
 
 
 def applies_to(eval_name: str, tasks: Sequence[Task]) -> bool:
@@ -117,15 +137,16 @@ def applies_to(eval_name: str, tasks: Sequence[Task]) -> bool:
     does when it can attack every one of ``tasks`` (Houdini: segmentation tasks only).
     ``eval_name`` may also be a bare attack family such as ``"houdini"``.
     """
-    attack = eval_name if eval_name in _BY_NAME else parse_eval(eval_name).attack
+    by_name = _by_name()
+    attack = eval_name if eval_name in by_name else parse_eval(eval_name).attack
     if attack == CLEAN:
         return True
-    kinds = _BY_NAME[attack].task_kinds
+    kinds = by_name[attack].task_kinds
     return bool(tasks) and (kinds is None or all(t.kind in kinds for t in tasks))
 
 
 def _build(spec: EvalSpec, step_size: float) -> Attack:
-    cls, eps = _BY_NAME[spec.attack], spec.eps / PIXEL_LEVELS
+    cls, eps = _by_name()[spec.attack], spec.eps / PIXEL_LEVELS
     if not cls.iterative:
         return cls(eps)
     return cls(eps=eps, step_size=step_size, steps=spec.steps)

@@ -14,6 +14,7 @@ class FGSM(Attack):
     """
 
     name = "fgsm"
+    order = 1
     iterative = False
 
     def __init__(self, eps: float) -> None:

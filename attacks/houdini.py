@@ -22,6 +22,7 @@ class Houdini(Attack):
     """
 
     name = "houdini"
+    order = 4
     task_kinds = frozenset({"segmentation"})
     joint = False
     objective = "houdini"

@@ -27,6 +27,7 @@ class MIM(Attack):
     """
 
     name = "mim"
+    order = 3
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ class PGD(Attack):
     """
 
     name = "pgd"
+    order = 2
 
     def __init__(self, eps: float, step_size: float, steps: int, random_start: bool = True) -> None:
         super().__init__(eps, step_size, steps, random_start)

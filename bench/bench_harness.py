@@ -22,10 +22,10 @@ from torch.utils.data import DataLoader
 
 from models import build_model
 from orchestrator.trial.data import ensure_data, open_split
-from tasks.batches import collate
 from orchestrator.trial.run import run_trial, seed_everything
 from sweeps.definition import load_sweep
 from sweeps.spec import TrialSpec
+from tasks.batches import collate
 from tasks.registry import get_task
 
 from record import command, record

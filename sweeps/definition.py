@@ -155,10 +155,15 @@ class Sweep:
         data = dict(p.get("data") or {})
         if data_root is not None:
             data = {**data, "source": "real", "root": str(Path(data_root).expanduser().resolve())}
-        elif data.get("source") == "real" and not data.get("root") and require_data:
+        elif (
+            data.get("source") == "real"
+            and not data.get("root")
+            and not data.get("packed")
+            and require_data
+        ):
             raise SweepError(
                 f"preset {preset!r} of {self.name!r} reads real {self.dataset} data: pass "
-                "--data-root DIR, or use the smoke preset (synthetic data)"
+                "--data-root DIR (or --set data.packed=DIR), or use the smoke preset (synthetic data)"
             )
         evals = tuple(p.get("evals", self.evals))
         adversarial = p.get("adversarial", self.blocks.get("adversarial"))

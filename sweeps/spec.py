@@ -15,6 +15,7 @@ from typing import Any
 KEY_LENGTH = 16
 # Training settings that change how a trial runs, not what it computes: not in the keys.
 RUNTIME_ONLY = ("checkpoint_every_s",)
+DATA_LOCATION = ("root", "packed")
 
 
 def _digest(payload: dict[str, Any]) -> str:
@@ -55,7 +56,8 @@ class TrialSpec:
         # Key schema of release 0.1.0, kept so its stores resume: output_dim lived in "extra".
         output_dim = d.pop("output_dim")
         d["extra"] = {"output_dim": output_dim} if output_dim else {}
-        d["data"] = {k: v for k, v in self.data.items() if k != "root"}
+        # Where the data lies (a root, a packed copy of it) is not what the trial computes.
+        d["data"] = {k: v for k, v in self.data.items() if k not in DATA_LOCATION}
         d["train"] = {k: v for k, v in self.train.items() if k not in RUNTIME_ONLY}
         return d
 

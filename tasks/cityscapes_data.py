@@ -12,14 +12,18 @@ import logging
 from collections.abc import Sequence
 from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from tasks.datasets import DatasetKind, register_dataset
 from tasks.errors import DataError
 from tasks.formats.cityscapes import IMAGE_FILE_SUFFIX, IMAGES, file_path, frame_of
 from tasks.reading import SampleReader, fit_label, read_image, read_label
-from tasks.registry import Task
+from tasks.registry import CITYSCAPES_TASKS, Task
+
+if TYPE_CHECKING:
+    from tasks.synth import SynthReport
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +91,17 @@ class CityscapesDataset(SampleReader):
             return fit_label(decoded, self.size, task.label_is_class)
 
         return self._sample(f"{city}/{frame}", image, label)
+
+
+def write_synthetic(out_dir: Path, **kwargs: Any) -> SynthReport:
+    """A synthetic Cityscapes in the real on-disk format (:func:`tasks.synth.write_cityscapes`)."""
+    from tasks.synth import write_cityscapes  # on use: importing tasks.synth reads the task tables
+
+    return write_cityscapes(out_dir, **kwargs)
+
+
+# The paper's 680×340 frames (image_size is the height).
+register_dataset(
+    DatasetKind("cityscapes", CityscapesDataset, write_synthetic, image_size=340, order=1),
+    tasks=CITYSCAPES_TASKS,
+)

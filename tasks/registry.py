@@ -3,7 +3,10 @@
 A task says how many channels a model predicts for it, how its label file is decoded,
 which loss trains it, which metrics score it and in which direction they improve. The
 table below holds the ``standley`` target convention; other conventions override some
-fields (:mod:`tasks.conventions`). Adding a task is one entry in ``_TASKS``.
+fields (:mod:`tasks.conventions`). Each dataset's module registers its table with its
+reader (:func:`tasks.datasets.register_dataset`); the tables of the paper's two datasets are
+here (``TASKONOMY_TASKS``, ``CITYSCAPES_TASKS``), so adding one of their tasks is one entry.
+``DATASETS`` is the registered datasets' names, read on each use.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache
+from typing import TYPE_CHECKING
 
 import torch
 
 from tasks.conventions import CONVENTIONS, DEFAULT_CONVENTION, get_convention
+from tasks.datasets import dataset_names, dataset_tasks
 from tasks.errors import UnknownTaskError
 from tasks.formats import cityscapes as cs
 from tasks.formats import taskonomy as tx
@@ -34,7 +39,6 @@ from tasks.labels import (
 from tasks.losses import Loss, l1_loss, make_ce_loss
 from tasks.metrics import Meter, RegressionMeter, SegmentationMeter
 
-DATASETS = ("taskonomy", "cityscapes")
 __all__ = [
     "CONVENTIONS",
     "DATASETS",
@@ -138,7 +142,7 @@ def _taskonomy_regression(
 
 _STANDLEY_DEPTH = "(v-1500)/1000 of the 1/512 m code: 1 unit = 1000/512 m ≈ 1.95 m"
 
-_TASKS: tuple[Task, ...] = (
+TASKONOMY_TASKS: tuple[Task, ...] = (
     Task(
         name="segment_semantic",
         letter="s",
@@ -244,6 +248,9 @@ _TASKS: tuple[Task, ...] = (
         domain=tx.RGB,
         target_from_input=_identity,
     ),
+)
+
+CITYSCAPES_TASKS: tuple[Task, ...] = (
     Task(
         name="segment_semantic",
         letter="s",
@@ -297,24 +304,34 @@ _TASKS: tuple[Task, ...] = (
 )
 
 
-def _check_dataset(dataset: str) -> None:
-    if dataset not in DATASETS:
-        raise UnknownTaskError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+def __getattr__(name: str):
+    """``DATASETS``: the registered datasets' names (``tasks.datasets.dataset_names()``)."""
+    if name == "DATASETS":
+        return dataset_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:  # provided by __getattr__ above
+    DATASETS: tuple[str, ...]
 
 
 @cache
 def _table(dataset: str, convention: str) -> tuple[Task, ...]:
+    """The dataset's registered tasks under ``convention``; UnknownTaskError if unknown."""
     overrides = get_convention(convention).overrides
     return tuple(
         replace(t, convention=convention, **overrides.get((dataset, t.name), {}))
-        for t in _TASKS
-        if t.dataset == dataset
+        for t in dataset_tasks(dataset)
     )
+
+
+def forget_tables() -> None:
+    """Drop the tables built so far (``register_dataset`` calls it)."""
+    _table.cache_clear()
 
 
 def tasks_of(dataset: str, convention: str = DEFAULT_CONVENTION) -> list[Task]:
     """All tasks of a dataset, in the registry's canonical order."""
-    _check_dataset(dataset)
     return list(_table(dataset, convention))
 
 
@@ -348,13 +365,13 @@ def parse_tasks(
 def infer_dataset(task_names: Iterable[str]) -> str:
     """The dataset whose task names these all are (full names, not letters).
 
-    Names such as segment_semantic and autoencoder exist in both datasets; a set made only
-    of those is taken as Taskonomy, the paper's main dataset.
+    Names such as segment_semantic and autoencoder exist in several datasets; a set made
+    only of those is taken as the first of ``DATASETS``: Taskonomy, the paper's main one.
     """
-    names = set(task_names)
-    fits = [d for d in DATASETS if names <= {t.name for t in _table(d, DEFAULT_CONVENTION)}]
+    names, datasets = set(task_names), dataset_names()
+    fits = [d for d in datasets if names <= {t.name for t in _table(d, DEFAULT_CONVENTION)}]
     if not fits:
-        known = "; ".join(f"{d}: {', '.join(t.name for t in tasks_of(d))}" for d in DATASETS)
+        known = "; ".join(f"{d}: {', '.join(t.name for t in tasks_of(d))}" for d in datasets)
         raise UnknownTaskError(
             f"task names {', '.join(sorted(names))} are not all of one dataset; known: {known}"
         )

@@ -12,10 +12,11 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from tasks.datasets import DatasetKind, register_dataset
 from tasks.errors import DataError
 from tasks.formats.taskonomy import (
     DEPTH,
@@ -30,7 +31,10 @@ from tasks.formats.taskonomy import (
 )
 from tasks.labels import Decoded
 from tasks.reading import SampleReader, fit_label, read_image, read_label, read_png
-from tasks.registry import Task, get_task
+from tasks.registry import TASKONOMY_TASKS, Task, get_task
+
+if TYPE_CHECKING:
+    from tasks.synth import SynthReport
 
 log = logging.getLogger(__name__)
 
@@ -183,3 +187,17 @@ class TaskonomyDataset(SampleReader):
             arr = read_png(mask_file)
             return torch.from_numpy((arr if arr.ndim == 2 else arr[..., 0]) != 0).unsqueeze(0)
         return read_label(view.file(self.layout, DEPTH, DEPTH), self._depth_decode, DEPTH).mask
+
+
+def write_synthetic(out_dir: Path, **kwargs: Any) -> SynthReport:
+    """A synthetic Taskonomy in the real on-disk format (:func:`tasks.synth.write_taskonomy`)."""
+    from tasks.synth import write_taskonomy  # on use: importing tasks.synth reads the task tables
+
+    return write_taskonomy(out_dir, **kwargs)
+
+
+# Standley / MTRobust train at 256×256; first in DATASETS: the paper's main dataset.
+register_dataset(
+    DatasetKind("taskonomy", TaskonomyDataset, write_synthetic, image_size=256, order=0),
+    tasks=TASKONOMY_TASKS,
+)

@@ -5,6 +5,11 @@ Each example in the page is a set of marked blocks: ``<!-- example: NAME new=PAT
 page tells you to add). Here every example is applied to a fresh copy of the source
 packages and its test runs there in its own interpreter, so no registration leaks into
 this process or into another example.
+
+DESIGN.md promises that adding an architecture, a dataset, an attack or a reduction touches
+one file and its test. The examples of those four are a single new file each, in the
+package whose registry finds it, and nothing else: their tests passing in the copy is the
+proof that the one file is enough.
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "extending.md"
 PACKAGES = ("attacks", "models", "mtsweep", "orchestrator", "sweeps", "tasks")
 EXPECTED = ("architecture", "dataset", "attack", "reduction", "measure", "preset-block")
+# Extension → the folder its one new module goes in (a dataset's module ends in _data.py).
+ONE_FILE = {
+    "architecture": re.compile(r"models/\w+\.py"),
+    "dataset": re.compile(r"tasks/\w+_data\.py"),
+    "attack": re.compile(r"attacks/\w+\.py"),
+    "reduction": re.compile(r"orchestrator/reductions/\w+\.py"),
+}
 
 _BLOCK = re.compile(
     r"<!-- example: (?P<name>[\w-]+) (?P<kind>new|edit|test)=(?P<path>\S+) -->\s*\n"
@@ -103,6 +115,19 @@ def test_the_page_has_one_worked_example_per_extension_point():
         kinds = [kind for kind, *_ in blocks]
         assert kinds.count("test") == 1, f"{name}: one test block expected"
         assert all(lang == ("diff" if kind == "edit" else "python") for kind, _, lang, _ in blocks)
+
+
+def test_an_architecture_a_dataset_an_attack_and_a_reduction_are_one_new_file_each():
+    found = examples()
+    for name, where in ONE_FILE.items():
+        changes = [(kind, path) for kind, path, *_ in found[name] if kind != "test"]
+        assert len(changes) == 1, f"{name}: touches {changes}, not one file"
+        (kind, path), *_ = changes
+        assert kind == "new" and where.fullmatch(path), f"{name}: {kind} {path}"
+    rows = {
+        m[1]: m[2] for m in re.finditer(r"^\| ([\w ]+) \| (\*\*\d+\*\*)", DOC.read_text(), re.M)
+    }
+    assert {name: rows[name] for name in ONE_FILE} == dict.fromkeys(ONE_FILE, "**1**")
 
 
 def prepare(name: str, work: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -35,16 +36,23 @@ def seeds(value: str) -> list[int]:
     return out
 
 
-def sweep_args(p: argparse.ArgumentParser, narrowing: bool = True) -> None:
-    """SWEEP, --preset, --set, --out, --tracking-uri (and --tasks, --seeds, --data-root)."""
-    p.add_argument(
-        "sweep",
-        nargs="?",
-        default=None,
-        help="a built-in sweep name (see 'mtsweep show') or a YAML path; "
-        "omit it to use the sweep recorded in --out",
-    )
-    p.add_argument("--preset", default=None, help="preset of the sweep (default: smoke)")
+def number(kind: type, low: float = 0):
+    """An argparse type: a finite ``kind`` (int or float) of at least ``low``."""
+
+    def parse(value: str):
+        try:
+            v = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+        if not math.isfinite(v) or v < low:
+            raise argparse.ArgumentTypeError(f"expected a finite number >= {low:g}, got {value!r}")
+        return v
+
+    return parse
+
+
+def set_arg(p: argparse.ArgumentParser) -> None:
+    """--set KEY=VALUE, repeatable."""
     p.add_argument(
         "--set",
         dest="overrides",
@@ -55,6 +63,30 @@ def sweep_args(p: argparse.ArgumentParser, narrowing: bool = True) -> None:
         "(repeatable; the value is read as YAML; it changes trial identity like an edit "
         "of the YAML would)",
     )
+
+
+def format_arg(p: argparse.ArgumentParser) -> None:
+    """--format png|pdf|svg of the pictures a reduction draws."""
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("png", "pdf", "svg"),
+        default="png",
+        help="file format of the pictures (default: png)",
+    )
+
+
+def sweep_args(p: argparse.ArgumentParser, narrowing: bool = True) -> None:
+    """SWEEP, --preset, --set, --out, --tracking-uri (and --tasks, --seeds, --data-root)."""
+    p.add_argument(
+        "sweep",
+        nargs="?",
+        default=None,
+        help="a built-in sweep name (see 'mtsweep show') or a YAML path; "
+        "omit it to use the sweep recorded in --out",
+    )
+    p.add_argument("--preset", default=None, help="preset of the sweep (default: smoke)")
+    set_arg(p)
     p.add_argument(
         "--out",
         type=Path,

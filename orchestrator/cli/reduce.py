@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.cli.common import CliError, print_reduced
+from orchestrator.cli.common import CliError, format_arg, print_reduced, set_arg
 
 EPILOG = """examples:
   mtsweep reduce --run-dir runs/taskonomy-pairs-smoke --out fig7.parquet --plot pictures/
@@ -14,6 +14,8 @@ EPILOG = """examples:
 
 
 def add_parser(sub) -> None:
+    from orchestrator.reductions import reduction_names  # lists module names; imports none
+
     p = sub.add_parser(
         "reduce",
         help="the sweep's result table (Parquet) and pictures",
@@ -22,14 +24,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("sweep", nargs="?", default=None, help="a built-in sweep name or YAML path")
     p.add_argument("--preset", default=None, help="preset of the sweep (default: smoke)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="the --set overrides the sweep ran with",
-    )
+    set_arg(p)
     p.add_argument(
         "--run-dir",
         type=Path,
@@ -46,8 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--reduction",
         default="fig7",
-        help="how to reduce --from-table: fig7, multitask_attack, attack_table or output_dim "
-        "(a SWEEP uses its own)",
+        help=f"how to reduce --from-table: {', '.join(reduction_names())} (a SWEEP uses its own)",
     )
     p.add_argument("--out", type=Path, required=True, help="output .parquet file")
     p.add_argument(
@@ -56,13 +50,7 @@ def add_parser(sub) -> None:
         default=None,
         help="directory for the pictures and the tables as Markdown/LaTeX",
     )
-    p.add_argument(
-        "--format",
-        dest="fmt",
-        choices=("png", "pdf", "svg"),
-        default="png",
-        help="file format of the pictures (default: png)",
-    )
+    format_arg(p)
     p.set_defaults(handle=handle)
 
 

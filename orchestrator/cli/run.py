@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import math
 
-from orchestrator.cli.common import csv, plan_of, print_reduced, states_line, sweep_args
+from orchestrator.cli.common import (
+    csv,
+    format_arg,
+    number,
+    plan_of,
+    print_reduced,
+    states_line,
+    sweep_args,
+)
 
 EPILOG = """examples:
   mtsweep run taskonomy-pairs                      # Fig. 7 at smoke scale, local Ray
@@ -13,19 +20,6 @@ EPILOG = """examples:
   mtsweep run taskonomy-pairs --preset paper --data-root /data/taskonomy \\
       --address auto --storage /shared/mtsweep --tracking-uri http://127.0.0.1:5000
 """
-
-
-def _count(kind):
-    def parse(value: str):
-        try:
-            v = kind(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-        if not math.isfinite(v) or v < 0:
-            raise argparse.ArgumentTypeError(f"expected a finite value >= 0, got {value!r}")
-        return v
-
-    return parse
 
 
 def add_parser(sub) -> None:
@@ -41,20 +35,20 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--gpus-per-trial",
-        type=_count(float),
+        type=number(float),
         default=None,
         help="GPUs one trial books; fractional packs trials on one card, e.g. 0.25 runs four "
         "per GPU (default: the preset's)",
     )
     p.add_argument(
         "--cpus-per-trial",
-        type=_count(float),
+        type=number(float),
         default=None,
         help="CPUs one trial books (default: the preset's)",
     )
     p.add_argument(
         "--max-failures",
-        type=_count(int),
+        type=number(int),
         default=1,
         help="retries of a failing trial before it is recorded FAILED (default: 1)",
     )
@@ -66,7 +60,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--num-cpus",
-        type=_count(int),
+        type=number(int),
         default=None,
         help="CPUs of the local Ray instance (default: all)",
     )
@@ -74,13 +68,7 @@ def add_parser(sub) -> None:
         "--force", action="store_true", help="use an --out that holds another sweep's results"
     )
     p.add_argument("--no-reduce", action="store_true", help="skip the reduction at the end")
-    p.add_argument(
-        "--format",
-        dest="fmt",
-        choices=("png", "pdf", "svg"),
-        default="png",
-        help="file format of the pictures (default: png)",
-    )
+    format_arg(p)
     p.add_argument(
         "--rerun",
         type=csv,

@@ -467,9 +467,11 @@ def draw(table: pd.DataFrame, out_dir: Path, fmt: str = "png") -> list[Path]:
             if heatmap.eval in per_eval
             else heatmap.eval
         )
+        legend = ["outlined: beyond the colour scale"] if heatmap.clipped.any() else []
+        if heatmap.muted.any():
+            legend.append("grey: 95 % interval includes 0")
         ax.set_title(
-            f"relative improvement (%) — {line}\n"
-            "outlined: beyond the colour scale; grey: 95 % interval includes 0",
+            "\n".join([f"relative improvement (%) — {line}", "; ".join(legend)]).strip(),
             fontsize=8,
         )
         paths.append(save(fig, path))

@@ -105,8 +105,17 @@ def tune_trainable(
     gpus = float(config.get("gpus", 0.0)) if ray.get_gpu_ids() else 0.0
     if gpus == 0.0:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    threads = max(1, int(config["cpus"]))
-    result = run_trial(spec, storage, on_epoch=on_epoch, threads=threads, gpus=gpus)
+    # The trial's CPU budget: one process computes, the rest decode data in loader workers.
+    cpus = max(1, int(config["cpus"]))
+    workers = cpus - 1
+    result = run_trial(
+        spec,
+        storage,
+        on_epoch=on_epoch,
+        threads=max(1, cpus - workers),
+        gpus=gpus,
+        loader_workers=workers,
+    )
     result.placement["ray_node"] = ray.get_runtime_context().get_node_id()
     result.placement["checkpoint_uri"] = (storage / "checkpoints" / spec.model_key).as_uri()
     write_kept_result(storage, result)

@@ -91,7 +91,7 @@ def test_server_down_longer_than_the_budget_loses_and_doubles_nothing(
     client = MlflowClient(tracking_uri=server.uri)
     for r in trial_runs:
         steps = [m.step for m in client.get_metric_history(r.info.run_id, "train/loss")]
-        assert steps == list(range(EPOCHS)), steps
+        assert sorted(steps) == list(range(EPOCHS)), steps  # each epoch once, none doubled
         assert "prediction.png" in [a.path for a in client.list_artifacts(r.info.run_id)]
     # Tune kept starting trials while the server was away.
     started = [float(p.read_text()) for p in (plan.storage / "entered").iterdir()]

@@ -30,8 +30,12 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 class MlflowServer:
     """A real ``mlflow server`` on loopback (SQLite backend, artifacts served by it)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.root = root
+        self.extra_args = extra_args  # e.g. ("--app-name", "basic-auth")
+        self.env = env or {}
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -56,10 +60,11 @@ class MlflowServer:
             str(self.root / "artifacts"),
             "--workers",
             "1",
+            *self.extra_args,
         ]
         # The server's job runner (a dozen huey workers for GenAI jobs) is of no use to a
         # tracking store and would crowd a 2-core machine.
-        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **self.env}
         self.proc = subprocess.Popen(
             cmd,
             stdout=subprocess.DEVNULL,

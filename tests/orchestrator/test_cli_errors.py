@@ -121,7 +121,7 @@ def test_out_dir_of_another_sweep_is_refused(capsys, tmp_path):
     ("override", "expected"),
     [
         ("train.epoch=200", "presets.smoke.train.epoch: unknown key (did you mean 'epochs'?)"),
-        ("train.epochs=many", "presets.smoke.train.epochs: expected an integer >= 1, got 'many'"),
+        ("train.epochs=many", "presets.smoke.train.epochs: expected an integer >= 0, got 'many'"),
         ("train.lr=-1", "presets.smoke.train.lr: expected a number"),
         ("evaluation.n_image=3", "(did you mean 'n_images'?)"),
         ("resources.gpus_per_trial=.nan", "presets.smoke.resources.gpus_per_trial"),

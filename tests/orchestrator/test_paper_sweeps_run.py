@@ -7,6 +7,7 @@ what is tested is the sweep's own tasks, evaluations, measures and reduction.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -124,3 +125,39 @@ def test_output_dimensionality(tmp_path, sweep_yaml, ray_local):
     )
     for picture in ("fig4a.png", "fig4b.png"):
         assert (out / "results" / picture).stat().st_size > 1000
+
+
+def test_lambda_selection_picks_per_pair_on_validation_and_reports_test(
+    tmp_path, sweep_yaml, ray_local
+):
+    path = sweep_yaml(
+        {
+            "name": "select-pairs",
+            "models": {"pairs": {"tasks": ["s", "d"], "aux_weight": {"select": [0.1, 0.01]}}},
+            "presets.smoke.evaluation": {"split": "test", "select_split": "val", "n_images": 4},
+            "presets.smoke.train": {"epochs": 1, "batch_size": 8},
+        }
+    )
+    out = tmp_path / "run"
+    runs = run_sweep(path, out, 6, "select-pairs/smoke")  # 2 baselines + 2 pairs × 2 λ_a
+    assert sum("selection/segment_semantic/miou" in r.data.metrics for r in runs) == 2
+    table = pd.read_parquet(out / "results" / "fig7.parquet")
+    cells = table[table["aux_task"].notna() & (table["eval"] == "clean")]
+    assert len(cells) == 2 and set(cells["selected_on"]) == {"val"}
+    for _, cell in cells.iterrows():
+        main, aux = cell["main_task"], cell["aux_task"]
+        metric = "miou" if main == "segment_semantic" else "l1"
+        chosen = {}
+        for r in runs:
+            tags = r.data.tags
+            if (tags["mtsweep.main_task"], tags["mtsweep.aux_tasks"]) == (main, aux):
+                weight = json.loads(tags["mtsweep.weights"])[aux]
+                chosen[weight] = (
+                    r.data.metrics[f"selection/{main}/{metric}"],
+                    r.data.metrics[f"clean/{main}/{metric}"],
+                )
+        pick = max if metric == "miou" else min
+        best_value = pick(v for v, _ in chosen.values())
+        best = max(w for w, (v, _) in chosen.items() if v == best_value)  # a tie: larger λ_a
+        assert cell["aux_weight"] == best and cell["value"] == pytest.approx(chosen[best][1])
+        assert cell["alt_aux_weight"] == next(w for w in chosen if w != best)

@@ -250,3 +250,13 @@ def test_data_fingerprint_notices_an_edited_file(tmp_path):
     assert data_fingerprint(tmp_path) == before
     (tmp_path / "a" / "3.png").write_bytes(b"y" * 7)
     assert data_fingerprint(tmp_path) != before
+
+
+# ---------------------------------------------------------------- pre-flight from workers
+def test_every_node_sees_the_storage(tmp_path, ray_local):
+    from orchestrator.sweep.plan import Request, make_plan
+    from orchestrator.sweep.preflight import check_from_workers
+
+    plan = make_plan(Request(sweep=str(TINY_SWEEP)), out=tmp_path / "run")
+    check_from_workers(plan)  # one live node here: it reads the driver's probe file
+    assert not list(plan.storage.glob(".probe-*"))

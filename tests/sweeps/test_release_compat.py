@@ -41,3 +41,25 @@ def test_models_that_changed_have_new_keys_and_the_unchanged_keep_theirs():
         for spec in load_sweep(name).expand("smoke"):
             same = all(spec.weights[t] == 0.01 for t in spec.aux_tasks)
             assert (spec.trial_key in before) == same, (name, spec.label, spec.weights)
+
+
+def test_a_store_written_by_the_release_resumes_without_rerunning(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    with gzip.open(DATA / "release-0.1.0-store.db.gz") as src, open(out / "mlflow.db", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    (out / "sweep.json").write_text(json.dumps({"sweep": "tiny-pairs", "preset": "smoke"}))
+    uri = f"sqlite:///{out / 'mlflow.db'}"
+    (before,) = runs_of(uri, "tiny-pairs/smoke")
+
+    argv = ["run", str(TINY_SWEEP), "--tasks", "s", "--out", str(out), "--no-reduce"]
+    assert main(argv) == 0  # nothing to run: Ray is not even started
+    assert "1 finished" in capsys.readouterr().out
+    (after,) = runs_of(uri, "tiny-pairs/smoke")
+    assert after.info.run_id == before.info.run_id and after.info.end_time == before.info.end_time
+
+    table = tmp_path / "trials.parquet"
+    assert main(["export", "--out", str(out), "--to", str(table)]) == 0
+    trials = pd.read_parquet(table)
+    assert set(trials["main_task"]) == {"segment_semantic"} and set(trials["aux_tasks"]) == {""}
+    assert set(trials["weights"]) == {json.dumps({"segment_semantic": 1.0})}
