@@ -114,25 +114,6 @@ def test_injected_failure_is_retried(tmp_path, sweep_yaml, ray_local):
     assert len(faults) == 1 and faults[0].read_text() == "1"
 
 
-def test_failure_is_recorded_then_rerun_finishes_it(tmp_path, sweep_yaml, ray_local, capsys):
-    out = tmp_path / "run"
-    sweep = sweep_yaml(ONE_MODEL)
-    assert _run_with_faults(sweep, out, faults=2, max_failures=1) == {"FAILED": 1}
-    _, runs = runs_of(out, "one-model/smoke")
-    assert [r.info.status for r in runs] == ["FAILED"]
-    assert "InjectedFault" in runs[0].data.tags["mtsweep.error"]
-    capsys.readouterr()
-    assert main(["status", "--out", str(out)]) == 1  # some trial failed
-    status = capsys.readouterr().out
-    assert "1 failed" in status and "InjectedFault" in status
-    # the third attempt succeeds; the same run is reused: still exactly one run
-    assert _run_with_faults(sweep, out, faults=2, max_failures=0) == {"FINISHED": 1}
-    _, again = runs_of(out, "one-model/smoke")
-    assert [r.info.status for r in again] == ["FINISHED"]
-    assert again[0].info.run_id == runs[0].info.run_id
-    assert main(["status", "--out", str(out)]) == 0
-
-
 def test_a_model_two_sweeps_share_is_trained_once(tmp_path, sweep_yaml, ray_local, monkeypatch):
     monkeypatch.chdir(tmp_path)  # artifacts must land beside each store, not in the cwd
     storage = tmp_path / "shared-checkpoints"
