@@ -76,7 +76,15 @@ def format_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def sweep_args(p: argparse.ArgumentParser, narrowing: bool = True) -> None:
+RUN_DIR_HELP = (
+    "run directory (default: runs/<sweep>-<preset>/); it records the request, so later "
+    "commands given --out need nothing else"
+)
+
+
+def sweep_args(
+    p: argparse.ArgumentParser, narrowing: bool = True, out_help: str = RUN_DIR_HELP
+) -> None:
     """SWEEP, --preset, --set, --out, --tracking-uri (and --tasks, --seeds, --data-root)."""
     p.add_argument(
         "sweep",
@@ -87,13 +95,7 @@ def sweep_args(p: argparse.ArgumentParser, narrowing: bool = True) -> None:
     )
     p.add_argument("--preset", default=None, help="preset of the sweep (default: smoke)")
     set_arg(p)
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="run directory (default: runs/<sweep>-<preset>/); it records the request, so "
-        "later commands given --out need nothing else",
-    )
+    p.add_argument("--out", type=Path, default=None, help=out_help)
     p.add_argument(
         "--tracking-uri",
         default=None,

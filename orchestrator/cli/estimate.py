@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import math
 
-from orchestrator.cli.common import CliError, plan_of, sweep_args
+from orchestrator.cli.common import CliError, number, plan_of, sweep_args
 
 EPILOG = """examples:
   mtsweep estimate taskonomy-pairs --preset paper --gpus 8
   mtsweep estimate taskonomy-pairs --preset paper --step-time 0.35 --gpus 8
   mtsweep estimate taskonomy-pairs --preset paper --data-root /data/taskonomy-packed-256
 """
-
-
-def _number(kind, low: float):
-    def parse(value: str):
-        try:
-            v = kind(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-        if not math.isfinite(v) or v < low:
-            raise argparse.ArgumentTypeError(f"expected a number >= {low:g}, got {value!r}")
-        return v
-
-    return parse
 
 
 def add_parser(sub) -> None:
@@ -36,18 +22,18 @@ def add_parser(sub) -> None:
     )
     sweep_args(p)
     p.add_argument(
-        "--gpus", type=_number(int, 1), default=1, help="GPUs of the cluster (default: 1)"
+        "--gpus", type=number(int, 1), default=1, help="GPUs of the cluster (default: 1)"
     )
     p.add_argument(
         "--step-time",
-        type=_number(float, 1e-9),
+        type=number(float, 1e-9),
         default=None,
         metavar="S",
         help="seconds of one training step on the target GPU, instead of timing it here",
     )
     p.add_argument(
         "--steps",
-        type=_number(int, 1),
+        type=number(int, 1),
         default=2,
         help="training and attack steps timed per kind of model (default: 2)",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.cli.common import CliError, plan_of, sweep_args
+from orchestrator.cli.common import CliError, number, plan_of, sweep_args
 
 EPILOG = """examples:
   mtsweep prepare taskonomy-pairs --preset paper --data-root /data/taskonomy \\
@@ -15,16 +15,6 @@ Running the same command again continues an interrupted prepare.
 """
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return n
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "prepare",
@@ -32,10 +22,10 @@ def add_parser(sub) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sweep_args(p)  # here --out is the packed dataset's directory
+    sweep_args(p, out_help="the directory to write the packed dataset to (required)")
     p.add_argument(
         "--workers",
-        type=_positive,
+        type=number(int, 1),
         default=1,
         help="local processes decoding chunks (default: 1, in this process)",
     )
@@ -52,7 +42,9 @@ def add_parser(sub) -> None:
         help="stored dtype of continuous targets: float32 keeps them exactly, float16 "
         "halves their size at 2^-11 relative error (default: float32)",
     )
-    p.add_argument("--chunk", type=_positive, default=256, help="samples per chunk (default: 256)")
+    p.add_argument(
+        "--chunk", type=number(int, 1), default=256, help="samples per chunk (default: 256)"
+    )
     p.set_defaults(handle=handle)
 
 
