@@ -82,10 +82,8 @@ RUN_DIR_HELP = (
 )
 
 
-def sweep_args(
-    p: argparse.ArgumentParser, narrowing: bool = True, out_help: str = RUN_DIR_HELP
-) -> None:
-    """SWEEP, --preset, --set, --out, --tracking-uri (and --tasks, --seeds, --data-root)."""
+def sweep_args(p: argparse.ArgumentParser, out_help: str = RUN_DIR_HELP) -> None:
+    """SWEEP, --preset, --set, --out, --tracking-uri, --tasks, --seeds, --data-root."""
     p.add_argument(
         "sweep",
         nargs="?",
@@ -101,18 +99,17 @@ def sweep_args(
         default=None,
         help="MLflow tracking URI (default: sqlite:///<out>/mlflow.db)",
     )
-    if narrowing:
-        p.add_argument(
-            "--tasks",
-            type=csv,
-            default=None,
-            help="keep only models trained on these tasks: names or the paper's letters "
-            "(s segment_semantic, d depth_zbuffer, D depth_euclidean, n normal, "
-            "e edge_texture, E edge_occlusion, k keypoints2d, K keypoints3d, "
-            "p principal_curvature, r reshading, A autoencoder; Cityscapes d = depth)",
-        )
-        p.add_argument("--seeds", type=seeds, default=None, help="seeds, e.g. 0,1,2")
-        p.add_argument("--data-root", default=None, help="real dataset directory")
+    p.add_argument(
+        "--tasks",
+        type=csv,
+        default=None,
+        help="keep only models trained on these tasks: names or the paper's letters "
+        "(s segment_semantic, d depth_zbuffer, D depth_euclidean, n normal, "
+        "e edge_texture, E edge_occlusion, k keypoints2d, K keypoints3d, "
+        "p principal_curvature, r reshading, A autoencoder; Cityscapes d = depth)",
+    )
+    p.add_argument("--seeds", type=seeds, default=None, help="seeds, e.g. 0,1,2")
+    p.add_argument("--data-root", default=None, help="real dataset directory")
 
 
 def request_of(args: argparse.Namespace):

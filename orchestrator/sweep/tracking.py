@@ -225,7 +225,8 @@ class Tracker:
         return {k for k, r in self.runs_by_key().items() if r.info.status == "FINISHED"}
 
     # ------------------------------------------------------------ writing
-    def _find_run(self, spec: TrialSpec) -> Any | None:
+    def _runs_of(self, spec: TrialSpec) -> list[Any]:
+        """The trial's live runs (not superseded by --rerun), found by its key."""
         runs = _retrying(
             lambda: self.client.search_runs(
                 [self.experiment_id],
@@ -234,7 +235,10 @@ class Tracker:
             ),
             "search",
         )
-        runs = [r for r in runs if not r.data.tags.get(SUPERSEDED)]
+        return [r for r in runs if not r.data.tags.get(SUPERSEDED)]
+
+    def _find_run(self, spec: TrialSpec) -> Any | None:
+        runs = self._runs_of(spec)
         finished = [r for r in runs if r.info.status == "FINISHED"]
         return (finished or runs or [None])[0]
 
@@ -271,15 +275,7 @@ class Tracker:
     def _one_run(self, spec: TrialSpec, created: str) -> str:
         """The trial's single run after a create: a retried POST whose first response was
         lost can leave two; the oldest is kept, the others deleted."""
-        runs = _retrying(
-            lambda: self.client.search_runs(
-                [self.experiment_id],
-                filter_string=f"tags.`{TAG}trial_key` = '{spec.trial_key}'",
-                max_results=50,
-            ),
-            "search",
-        )
-        runs = [r for r in runs if not r.data.tags.get(SUPERSEDED)]
+        runs = self._runs_of(spec)
         if len(runs) <= 1:
             return created
         keep = min(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))

@@ -101,3 +101,13 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
     (tmp_path / "latest.pt").write_bytes(b"torn write")
     assert load_checkpoint(tmp_path)["epoch"] == 1
     assert not list(tmp_path.glob("*.tmp"))  # no temporary file left behind
+
+
+def test_a_relative_init_from_is_looked_up_in_the_data_root(tmp_path):
+    from orchestrator.trial.run import weights_path
+    from sweeps.presets import ModelConfig
+
+    assert weights_path(ModelConfig(), tmp_path) is None
+    assert weights_path(ModelConfig(init_from="drn.pth"), tmp_path) == tmp_path / "drn.pth"
+    absolute = tmp_path / "elsewhere" / "drn.pth"
+    assert weights_path(ModelConfig(init_from=str(absolute)), tmp_path / "data") == absolute
