@@ -19,7 +19,8 @@ from attacks.eval_names import EvalSpec, applies_to, build_attack, parse_eval
 from attacks.objectives import houdini_objective, multitask_objective, task_objective
 from tasks.batches import Batch, to_device
 from tasks.errors import MtsweepError
-from tasks.registry import Meter, Task
+from tasks.metrics import Meter
+from tasks.registry import Task
 
 log = logging.getLogger(__name__)
 

@@ -45,6 +45,25 @@ def rate(fn, n: int) -> float:
     return done / (time.perf_counter() - t0)
 
 
+def largest_difference(png: list, split: PackedSplit) -> float:
+    """The largest absolute difference of images and targets, packed against the PNG reader
+    (masks must be equal)."""
+    diff = 0.0
+    for i, a in enumerate(png):
+        b = split[i]
+        diff = max(diff, float((a["image"] - b["image"]).abs().max()))
+        for name in a["targets"]:
+            diff = max(diff, float((a["targets"][name] - b["targets"][name]).abs().max()))
+            assert torch.equal(a["masks"][name], b["masks"][name])
+    return diff
+
+
+def batched_rate(split: PackedSplit, order: list[list[int]], n: int) -> float:
+    """Samples per second of the training loader's read: uint8 batches from the memory map."""
+    batches = split.quantised()
+    return rate(lambda: [batches[b] for b in order], n)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,22 +81,30 @@ def main() -> None:
         pack(out, {"train": reader}, dataset="taskonomy", tasks=TASKS, size=SIZE, source=source)
         pack_rate = n / (time.perf_counter() - t0)
         split = PackedSplit(out, "train", TASKS)
-        diff = 0.0
-        for i, a in enumerate(png):
-            b = split[i]
-            diff = max(diff, float((a["image"] - b["image"]).abs().max()))
-            for name in a["targets"]:
-                diff = max(diff, float((a["targets"][name] - b["targets"][name]).abs().max()))
-                assert torch.equal(a["masks"][name], b["masks"][name])
-        batches = split.quantised()
+        diff = largest_difference(png, split)
         order = [list(range(s, min(s + BATCH, n))) for s in range(0, n, BATCH)]
-        packed_rate = rate(lambda: [batches[b] for b in order], n)
+        packed_rate = batched_rate(split, order, n)
         float_rate = rate(lambda: [split[i] for i in range(n)], n)
+        # The same data with float16 targets (`prepare --target-dtype float16`), side by side.
+        half_out = Path(tmp) / "packed-f16"
+        pack(
+            half_out,
+            {"train": reader},
+            dataset="taskonomy",
+            tasks=TASKS,
+            size=SIZE,
+            source=source,
+            target_dtype="float16",
+        )
+        half = PackedSplit(half_out, "train", TASKS)
+        half_diff = largest_difference(png, half)
+        half_rate = batched_rate(half, order, n)
 
         cfg = TrainConfig(batch_size=BATCH)
         loader = train_loader(split, cfg, seed=0, workers=1)
         worker_rate = rate(lambda: [b for b in loader.epoch(0)], len(loader.batches) * BATCH)
         stored = sum(f.stat().st_size for f in (out / "train").glob("*.npy"))
+        half_stored = sum(f.stat().st_size for f in (half_out / "train").glob("*.npy"))
 
     smoke = make_plan(Request(sweep="taskonomy-pairs", preset="smoke", tasks=("d",)))
     spec = smoke.specs[0]
@@ -90,6 +117,10 @@ def main() -> None:
         "pack_samples_per_s": round(pack_rate, 1),
         "max_abs_diff": round(diff, 6),
         "packed_bytes_per_sample": stored // n,
+        "packed_f16_samples_per_s": round(half_rate, 1),
+        "packed_f16_speedup": round(half_rate / png_rate, 1),
+        "max_abs_diff_f16": round(half_diff, 6),
+        "packed_f16_bytes_per_sample": half_stored // n,
         "loader_1_worker_samples_per_s": round(worker_rate, 1),
         "smoke_model_samples_per_s": round(spec.train["batch_size"] / step.train, 1),
         "samples": n,
@@ -101,7 +132,7 @@ def main() -> None:
         note=f"{SIZE}-px Taskonomy samples (depth_zbuffer, normal) from {FILES}-px synthetic "
         "files, 1 torch thread; packed = uint8 batches of 16 from the memory map (float "
         "conversion happens on the device); float = one float sample at a time; loader = "
-        "train_loader with 1 worker; smoke model = taskonomy-pairs smoke, 1 task, 32 px, "
+        "train_loader with 1 worker; f16 = the same with float16 targets; smoke model = taskonomy-pairs smoke, 1 task, 32 px, "
         "batch 16, 1 thread",
     )
     print(json.dumps(numbers, sort_keys=True))

@@ -14,7 +14,7 @@ from attacks.objectives import (
     task_objective,
 )
 from tasks.errors import MtsweepError
-from tasks.registry import CITYSCAPES_IGNORE
+from tasks.labels import CITYSCAPES_IGNORE
 from tests.attacks.tinymodels import DEPTH, SEG, TinyNet, make_batch
 
 

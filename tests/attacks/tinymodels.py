@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tasks.registry import CITYSCAPES_IGNORE, get_task
+from tasks.labels import CITYSCAPES_IGNORE
+from tasks.registry import get_task
 
 SEG = get_task("cityscapes", "segment_semantic")
 DEPTH = get_task("cityscapes", "depth")
