@@ -30,6 +30,9 @@ HTTP_RETRY_ENV = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
+    # The client prints a "View run … at" link per finished run to stdout; a sweep's output
+    # is the driver's own progress and summary (the links are in the MLflow UI).
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 # Schemes MLflow can track to; anything else is a typo, refused before anything is written.
 TRACKING_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql")

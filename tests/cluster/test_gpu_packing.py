@@ -34,6 +34,8 @@ def test_quarter_gpus_pack_four_trials_per_gpu(tmp_path, sweep_yaml, one_gpu_nod
     sweep = sweep_yaml(
         {
             "name": "gpu-pack",
+            # six single-task models: more than the four slots, fewer waves than nine
+            "models": {"list": [{"train": t} for t in "sdnekr"]},
             "presets.smoke.train": {"epochs": 24, "batch_size": 8, "optimizer": "adam", "lr": 3e-3},
         }
     )
@@ -51,7 +53,7 @@ def test_quarter_gpus_pack_four_trials_per_gpu(tmp_path, sweep_yaml, one_gpu_nod
     )
     assert code == 0
     runs = runs_of(f"sqlite:///{out / 'mlflow.db'}", "gpu-pack/smoke")
-    assert len(runs) == 9 and len(set(keys_of(runs))) == 9
+    assert len(runs) == 6 and len(set(keys_of(runs))) == 6
     # 8 CPUs would allow 8 trials; the one declared GPU at 0.25 per trial allows 4.
     spans = [(r.data.metrics["time/started_unix"], r.data.metrics["time/ended_unix"]) for r in runs]
     assert max_overlap(spans) == 4

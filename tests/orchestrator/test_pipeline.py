@@ -148,6 +148,8 @@ def test_driver_killed_mid_sweep_then_resumed(tmp_path):
         "orchestrator.cli",
         "run",
         str(TINY),
+        "--tasks",
+        "s,d",  # 4 trials, two at a time
         "--out",
         str(out),
         "--num-cpus",
@@ -162,24 +164,24 @@ def test_driver_killed_mid_sweep_then_resumed(tmp_path):
     finished = []
     try:
         while time.monotonic() < deadline:
-            time.sleep(1.0)
+            time.sleep(0.3)
             if (out / "mlflow.db").exists():
                 _, runs = runs_of(out)
                 finished = [r for r in runs if r.info.status == "FINISHED"]
-                if len(finished) >= 3:
+                if finished:
                     break
             assert proc.poll() is None, "the sweep ended before it could be interrupted"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert 3 <= len(finished) < 9, "the driver must be killed mid-sweep"
+    assert 1 <= len(finished) < 4, "the driver must be killed mid-sweep"
     kept = {r.info.run_id: (r.info.end_time, r.data.metrics) for r in finished}
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]
     _, runs = runs_of(out)
     keys = [r.data.tags["mtsweep.trial_key"] for r in runs]
-    assert len(runs) == 9 and len(set(keys)) == 9
+    assert len(runs) == 4 and len(set(keys)) == 4
     assert all(r.info.status == "FINISHED" for r in runs)
     after = {r.info.run_id: (r.info.end_time, r.data.metrics) for r in runs}
     for run_id, value in kept.items():
