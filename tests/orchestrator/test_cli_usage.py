@@ -66,25 +66,24 @@ def test_reading_a_sweep_that_never_ran_writes_nothing(capsys, tmp_path):
     assert not out.exists() and not (tmp_path / "t.pq").exists()
 
 
-@pytest.fixture(scope="module")
-def failed_then_rerun(tmp_path_factory, ray_local):
-    """A one-model sweep whose trial failed twice (recorded FAILED), then ran again."""
+def _failed_sweep(root, sweep_yaml):
+    """A one-model sweep whose trial failed on both its attempts (recorded FAILED)."""
     import ray.cloudpickle
 
     import tests.helpers.drills
-    from tests.helpers.sweep_files import write_sweep
 
     ray.cloudpickle.register_pickle_by_value(tests.helpers.drills)
-    root = tmp_path_factory.mktemp("usage")
-    sweep = write_sweep(root, changes=ONE_MODEL)
+    sweep = sweep_yaml(ONE_MODEL)
     out = root / "run"
     plan = make_plan(Request(sweep=str(sweep)), out=out, max_failures=1)
     assert run_sweep(plan, before_trial=FailFirstAttempts(2)) == {"FAILED": 1}
-    return sweep, out, plan
+    return out, plan
 
 
-def test_status_and_logs_of_a_failed_trial(failed_then_rerun, capsys):
-    _, out, plan = failed_then_rerun
+def test_a_failed_trial_is_explained_then_runs_live_nested_and_reruns_on_request(
+    tmp_path, sweep_yaml, ray_local, capsys
+):
+    out, plan = _failed_sweep(tmp_path, sweep_yaml)
     assert main(["status", "--out", str(out)]) == 1
     assert "FAILED" in capsys.readouterr().out
     assert main(["logs", plan.keys[0][:6], "--out", str(out)]) == 0
@@ -93,9 +92,6 @@ def test_status_and_logs_of_a_failed_trial(failed_then_rerun, capsys):
     assert "InjectedFault: injected fault 2 of 2" in printed
     assert "worker logs" in printed
 
-
-def test_a_finished_run_is_live_nested_and_reruns_on_request(failed_then_rerun, capsys):
-    sweep, out, plan = failed_then_rerun
     assert main(["run", "--out", str(out)]) == 0  # the request comes from <out>/sweep.json
     uri = default_tracking_uri(out)
     (run,) = runs_of(uri, "one-model/smoke")
