@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import torch
 
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 

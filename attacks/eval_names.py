@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from attacks.base import Attack, attack_classes
 from attacks.pgd import madry_step_size
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tasks.registry import Task
 
 CLEAN = "clean"

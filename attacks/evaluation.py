@@ -17,8 +17,8 @@ import torch
 from attacks.base import Attack, LossFn
 from attacks.eval_names import EvalSpec, applies_to, build_attack, parse_eval
 from attacks.objectives import houdini_objective, multitask_objective, task_objective
+from mtsweep.errors import MtsweepError
 from tasks.batches import Batch, to_device
-from tasks.errors import MtsweepError
 from tasks.metrics import Meter
 from tasks.registry import Task
 

@@ -24,8 +24,8 @@ import torch
 
 from attacks.eval_names import build_attack, parse_eval
 from attacks.vulnerability import joint_gradient_norm, subset_attack_accuracy, subset_gradient_norm
+from mtsweep.errors import MtsweepError
 from tasks.batches import Batch
-from tasks.errors import MtsweepError
 from tasks.registry import Task
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import torch
 
 from attacks.base import LossFn
 from attacks.eval_names import applies_to
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tasks.registry import Task
 
 Model = torch.nn.Module

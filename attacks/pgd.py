@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from attacks.base import Attack
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 
 # A training attack of k steps moves 2.5·ε/k per step, so its k steps can travel 2.5·ε: from
 # a random start anywhere in the ball it can still reach, and move along, the far face.

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.normalize import Normalize
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tasks.registry import Task
 
 

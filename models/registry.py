@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from models.multitask import MultiTaskNet
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tasks.registry import Task
 
 Builder = Callable[[Sequence[Task], "float | None", "Path | None"], MultiTaskNet]

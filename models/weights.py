@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 
 _SHOWN = 3  # key names quoted in an error before "… (N in all)"
 

@@ -8,6 +8,11 @@
 
 Everything the CLI does goes through the same life cycle (``orchestrator.sweep``), so a run
 started here resumes from the CLI and the other way round.
+
+The package also holds what every other package may import, below ``tasks`` in the import
+order: the error base (:mod:`mtsweep.errors`), atomic writes (:mod:`mtsweep.atomic`) and the
+name registry (:mod:`mtsweep.registry`). So importing ``mtsweep`` imports nothing heavy; the
+API functions import the orchestrator when called.
 """
 
 from __future__ import annotations
@@ -16,16 +21,18 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import yaml
+if TYPE_CHECKING:
+    import pandas as pd
 
 __version__ = version("mtsweep")
 __all__ = ["__version__", "results", "run", "trials"]
 
 
 def _override_text(key: str, value: Any) -> str:
+    import yaml  # here, so that the shared modules of this package stay light to import
+
     return f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
 
 

@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from attacks.measures import OutputDimConfig
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 
 
 class SweepError(MtsweepError):

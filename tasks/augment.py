@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tasks.registry import Task
 
 Sample = dict[str, Any]

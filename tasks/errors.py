@@ -1,15 +1,8 @@
-"""The project's user-facing error base, and the errors the ``tasks`` package raises.
-
-Every error that means "your input is wrong, here is what to do" derives from
-``MtsweepError`` (a ``ValueError``), wherever in the stack it is raised; the CLI turns any
-of them into one line on stderr and exit code 2. Bugs keep their traceback.
-"""
+"""The errors the ``tasks`` package raises (all :class:`mtsweep.errors.MtsweepError`)."""
 
 from __future__ import annotations
 
-
-class MtsweepError(ValueError):
-    """Bad input or a request that cannot be honoured; the message says what to do."""
+from mtsweep.errors import MtsweepError
 
 
 class DataError(MtsweepError):

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from tasks.atomic import replace_atomically
+from mtsweep.atomic import replace_atomically
 from tasks.batches import Batch
 from tasks.errors import DataError
 from tasks.registry import Task

@@ -11,9 +11,9 @@ import logging
 import sys
 from importlib.metadata import version
 
+from mtsweep.errors import MtsweepError
 from orchestrator.cli import estimate, export, logs, prepare, reduce, run, show, status, synth
 from orchestrator.cli.common import Parser
-from tasks.errors import MtsweepError
 
 __version__ = version("mtsweep")
 

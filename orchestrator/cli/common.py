@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 
 
 class CliError(MtsweepError):

@@ -19,8 +19,8 @@ def add_parser(sub) -> None:
 
 
 def handle(args) -> int:
+    from mtsweep.atomic import write_parquet
     from orchestrator.sweep.lifecycle import export_trials
-    from tasks.atomic import write_parquet
 
     if args.to.is_dir():
         raise CliError(f"--to {args.to} is a directory; give a .parquet file path")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from tasks.atomic import replace_atomically
+from mtsweep.atomic import replace_atomically
 
 DPI = 110
 BASELINE_STYLE = {"color": "tab:blue", "linewidth": 3.0, "zorder": 3}

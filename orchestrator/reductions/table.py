@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tasks.atomic import replace_atomically
-from tasks.errors import MtsweepError
+from mtsweep.atomic import replace_atomically
+from mtsweep.errors import MtsweepError
 from tasks.registry import Task, UnknownTaskError, get_task
 
 # DESIGN's trials table, the one definition: the exporter writes these columns.

@@ -27,6 +27,7 @@ import torch
 from attacks.eval_names import parse_eval
 from attacks.evaluation import evaluate
 from models import MultiTaskLoss, build_model
+from mtsweep.errors import MtsweepError
 from orchestrator.sweep.plan import Plan
 from orchestrator.trial.checkpoints import save_checkpoint
 from orchestrator.trial.data import ensure_data, image_size, make_reader, selection
@@ -47,7 +48,6 @@ from sweeps.presets import (
 )
 from sweeps.spec import TrialSpec
 from tasks.batches import Batch, collate
-from tasks.errors import MtsweepError
 from tasks.packed import is_packed, read_manifest
 from tasks.registry import Task, get_task
 

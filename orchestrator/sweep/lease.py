@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mtsweep.atomic import replace_atomically
 from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.result import KeptResultError, TrialResult
 from sweeps.spec import TrialSpec
-from tasks.atomic import replace_atomically
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mtsweep.atomic import replace_atomically
+from mtsweep.errors import MtsweepError
 from orchestrator.reductions import get_reduction
 from orchestrator.sweep.ray_backend import Resources
 from orchestrator.sweep.store import default_tracking_uri
 from sweeps.definition import Sweep, SweepError, load_sweep
 from sweeps.spec import TrialSpec
-from tasks.atomic import replace_atomically
-from tasks.errors import MtsweepError
 
 REQUEST_FILE = "sweep.json"
 NO_REDUCTION = "none"  # a sweep whose trials are only recorded

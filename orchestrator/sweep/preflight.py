@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from mtsweep.errors import MtsweepError
 from orchestrator.sweep.plan import Plan
 from orchestrator.sweep.ray_backend import Resources
 from orchestrator.sweep.storage import storage_dir
@@ -26,7 +27,6 @@ from orchestrator.sweep.store import check_tracking_uri
 from orchestrator.trial.data import ensure_data, image_size
 from sweeps.presets import DataConfig, EvalConfig, parse_block
 from tasks.datasets import get_dataset
-from tasks.errors import MtsweepError
 from tasks.registry import get_task
 
 log = logging.getLogger(__name__)

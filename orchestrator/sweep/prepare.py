@@ -12,10 +12,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from mtsweep.errors import MtsweepError
 from orchestrator.sweep.plan import Plan
 from orchestrator.trial.data import ensure_data, image_size, make_reader, selection
 from sweeps.presets import DataConfig, EvalConfig, parse_block
-from tasks.errors import MtsweepError
 from tasks.packed import pack, run_in_process, run_in_processes, run_on_ray
 from tasks.registry import Task, get_task
 

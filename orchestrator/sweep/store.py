@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 
 SQLITE = "sqlite:///"
 DB_NAME = "mlflow.db"

@@ -22,6 +22,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from mtsweep.errors import MtsweepError
 from orchestrator.reductions.table import TRIALS_COLUMNS
 from orchestrator.sweep.store import (
     TrackingError,
@@ -34,7 +35,6 @@ from orchestrator.sweep.store import (
 )
 from orchestrator.trial.result import TrialResult
 from sweeps.spec import TrialSpec
-from tasks.errors import MtsweepError
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tasks.atomic import replace_atomically
-from tasks.errors import MtsweepError
+from mtsweep.atomic import replace_atomically
+from mtsweep.errors import MtsweepError
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from attacks.eval_names import parse_eval, training_attack
 from attacks.objectives import multitask_objective
 from models import MultiTaskLoss
+from mtsweep.errors import MtsweepError
 from orchestrator.trial.checkpoints import load_checkpoint, save_checkpoint
 from sweeps.presets import TrainConfig
 from tasks.batches import Batch, collate, to_device
-from tasks.errors import MtsweepError
 from tasks.packed import PackedSplit
 from tasks.registry import Task
 

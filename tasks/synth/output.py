@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from tasks.atomic import replace_atomically
-from tasks.errors import MtsweepError
+from mtsweep.atomic import replace_atomically
+from mtsweep.errors import MtsweepError
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from attacks.eval_names import (
     training_attack,
 )
 from attacks.pgd import madry_step_size
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tasks.registry import parse_tasks
 
 NAMES = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from attacks.evaluation import evaluate
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tests.attacks.tinymodels import DEPTH, SEG, TinyNet, make_batch
 
 EVALS = ["clean", "fgsm_eps8", "pgd5_eps8", "mim5_eps8", "houdini5_eps8", "pgd5_eps8_mt"]

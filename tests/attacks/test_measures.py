@@ -14,7 +14,7 @@ from attacks.measures import (
     parse_outdim_eval,
 )
 from attacks.vulnerability import joint_gradient_norm, subset_gradient_norm
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tests.attacks.tinymodels import DEPTH, SEG, make_batch
 
 

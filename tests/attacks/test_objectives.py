@@ -13,7 +13,7 @@ from attacks.objectives import (
     per_image_miou,
     task_objective,
 )
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tasks.labels import CITYSCAPES_IGNORE
 from tests.attacks.tinymodels import DEPTH, SEG, TinyNet, make_batch
 

@@ -9,7 +9,7 @@ import attacks
 from attacks import base
 from attacks.base import Attack, attack_classes
 from attacks.eval_names import attack_order, build_attack, eval_name, parse_eval
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 
 
 @pytest.fixture

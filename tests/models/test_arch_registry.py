@@ -8,7 +8,7 @@ from torch import nn
 
 import models
 from models import MultiTaskNet, UnknownArchError, arch_names, build_model, register_arch, registry
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tasks.registry import parse_tasks
 
 TASKS = parse_tasks("cityscapes", "sd")

@@ -9,7 +9,7 @@ from torch import nn
 from models import MultiTaskLoss, build_model
 from models.drn import SHARED_LEVELS, drn_encoder
 from models.normalize import IMAGENET_MEAN, IMAGENET_STD
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tasks.registry import parse_tasks
 
 torch.set_num_threads(2)

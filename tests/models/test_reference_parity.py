@@ -18,7 +18,7 @@ from models import WeightsError, build_model
 from models.drn import CHANNELS, CITYSCAPES_MEAN, CITYSCAPES_STD, DRN_D, drn_levels
 from models.normalize import IMAGENET_MEAN, IMAGENET_STD
 from models.resnet_taskonomy import TaskonomyDecoder
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tasks.registry import parse_tasks
 
 CITYSCAPES = parse_tasks("cityscapes", "sdA")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mtsweep.errors import MtsweepError
 from tasks.augment import Augment, AugmentedDataset, sample_generator
-from tasks.errors import MtsweepError
 from tasks.registry import parse_tasks
 
 H, W = 8, 12

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mtsweep.errors import MtsweepError
 from tasks.cityscapes_data import CityscapesDataset
 from tasks.datasets import dataset_names, get_dataset
-from tasks.errors import MtsweepError
 from tasks.registry import DATASETS, parse_tasks
 from tasks.taskonomy_data import TaskonomyDataset
 

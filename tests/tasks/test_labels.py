@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.errors import LabelError, MtsweepError
+from mtsweep.errors import MtsweepError
+from tasks.errors import LabelError
 from tasks.labels import (
     CITYSCAPES_ID_TO_TRAIN,
     SEMSEG_PRIOR_FACTOR,

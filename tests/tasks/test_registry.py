@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks.errors import MtsweepError
+from mtsweep.errors import MtsweepError
 from tasks.registry import (
     DATASETS,
     UnknownTaskError,

@@ -8,6 +8,7 @@ import math
 import pandas as pd
 import pytest
 
+from mtsweep.errors import MtsweepError
 from orchestrator.reductions.naming import eval_eps, eval_order, model_label, models_of
 from orchestrator.reductions.table import (
     TRIALS_COLUMNS,
@@ -20,7 +21,6 @@ from orchestrator.reductions.table import (
     relative_improvement,
     write_result_table,
 )
-from tasks.errors import MtsweepError
 from tests.orchestrator.reductions.conftest import D, S, trial_row
 
 

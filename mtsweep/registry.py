@@ -1,0 +1,97 @@
+"""One idiom for every extension point: a named registry, filled where things are defined.
+
+Architectures, datasets, attack families, measures, reductions and preset blocks each have a
+``Registry``. The module that defines an entry registers it (``@REGISTRY.register("name")``
+or ``REGISTRY.register("name", thing)``), and the package's ``__init__`` imports each such
+module by name, so what a package offers is the list of imports one can read there.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar, overload
+
+from mtsweep.errors import MtsweepError
+
+T = TypeVar("T")
+
+
+class UnknownNameError(MtsweepError):
+    """A name that no module registered."""
+
+
+class Registry(Generic[T]):
+    """Name → entry, in registration order.
+
+    ``kind`` names the entries in messages ("architecture"); ``error`` is the class raised
+    for an unknown name (a subclass of ``UnknownNameError`` or of ``MtsweepError``), so each
+    package keeps its own error type. Registering a name twice is refused, except for the
+    same entry again: one defined at the same place (``origin``, by default the module and
+    qualified name of the entry or of its type), as when a module is imported a second time.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        error: type[MtsweepError] = UnknownNameError,
+        origin: Callable[[T], str] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.error = error
+        self._origin = origin or _origin
+        self._entries: dict[str, T] = {}
+
+    @overload
+    def register(self, name: str) -> Callable[[T], T]: ...
+
+    @overload
+    def register(self, name: str, entry: T) -> T: ...
+
+    def register(self, name: str, entry: T | None = None) -> T | Callable[[T], T]:
+        """Register ``entry`` under ``name`` and return it; without ``entry``, a decorator."""
+        if entry is None:
+            return lambda decorated: self.register(name, decorated)
+        known = self._entries.get(name)
+        if known is not None and self._origin(known) != self._origin(entry):
+            raise self.error(
+                f"{self.kind} name {name!r} of {self._origin(entry)} "
+                f"is taken by {self._origin(known)}"
+            )
+        self._entries[name] = entry
+        return entry
+
+    def get(self, name: str) -> T:
+        """The entry called ``name``; else ``error`` naming the closest known names."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise self.error(self.unknown(name)) from None
+
+    def unknown(self, name: str) -> str:
+        """The one-line message for an unknown ``name``: a guess, then the known names."""
+        close = difflib.get_close_matches(str(name), self._entries, n=1)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown {self.kind} {name!r}; {guess}known: {', '.join(self._entries)}"
+
+    def names(self) -> tuple[str, ...]:
+        """The registered names, in registration order."""
+        return tuple(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind}: {', '.join(self._entries)})"
+
+
+def _origin(entry: object) -> str:
+    """Where an entry was defined: its module and qualified name (its type's, for objects)."""
+    named = entry if hasattr(entry, "__qualname__") else type(entry)
+    return f"{getattr(named, '__module__', '?')}.{getattr(named, '__qualname__', '?')}"
