@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from mtsweep.errors import MtsweepError
 
@@ -22,7 +22,7 @@ class UnknownNameError(MtsweepError):
 
 
 class Registry(Generic[T]):
-    """Name → entry, in registration order.
+    """Name → entry, listed in registration order or by ``sort_key(entry)``.
 
     ``kind`` names the entries in messages ("architecture"); ``error`` is the class raised
     for an unknown name (a subclass of ``UnknownNameError`` or of ``MtsweepError``), so each
@@ -36,10 +36,12 @@ class Registry(Generic[T]):
         kind: str,
         error: type[MtsweepError] = UnknownNameError,
         origin: Callable[[T], str] | None = None,
+        sort_key: Callable[[T], Any] | None = None,
     ) -> None:
         self.kind = kind
         self.error = error
         self._origin = origin or _origin
+        self._sort_key = sort_key
         self._entries: dict[str, T] = {}
 
     @overload
@@ -72,23 +74,30 @@ class Registry(Generic[T]):
         """The one-line message for an unknown ``name``: a guess, then the known names."""
         close = difflib.get_close_matches(str(name), self._entries, n=1)
         guess = f"did you mean {close[0]!r}? " if close else ""
-        return f"unknown {self.kind} {name!r}; {guess}known: {', '.join(self._entries)}"
+        return f"unknown {self.kind} {name!r}; {guess}known: {', '.join(self.names())}"
 
     def names(self) -> tuple[str, ...]:
-        """The registered names, in registration order."""
-        return tuple(self._entries)
+        """The registered names, in registration order or by ``sort_key``."""
+        if self._sort_key is None:
+            return tuple(self._entries)
+        key = self._sort_key
+        return tuple(sorted(self._entries, key=lambda name: key(self._entries[name])))
+
+    def entries(self) -> tuple[T, ...]:
+        """The registered entries, in the order of ``names()``."""
+        return tuple(self._entries[name] for name in self.names())
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        return iter(self.names())
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def __repr__(self) -> str:
-        return f"Registry({self.kind}: {', '.join(self._entries)})"
+        return f"Registry({self.kind}: {', '.join(self.names())})"
 
 
 def _origin(entry: object) -> str:

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mtsweep.errors import MtsweepError
-from tasks.registry import Task
+from tasks.task import Task
 
 Sample = dict[str, Any]
 

@@ -1,4 +1,5 @@
-"""Reader of Cityscapes as distributed: images, fine labels and disparity.
+"""Cityscapes: its task table (``CITYSCAPES_TASKS``), and its reader of the files as
+distributed: images, fine labels and disparity.
 
 ``depth`` is the paper's quantity, the raw disparity code / 1000 (see
 :func:`tasks.labels.decode_disparity`); it is decoded at file resolution and only then
@@ -12,20 +13,74 @@ import logging
 from collections.abc import Sequence
 from numbers import Integral
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from tasks.datasets import DatasetKind, register_dataset
+from tasks.dataset_kind import DatasetKind, register_dataset
 from tasks.errors import DataError
+from tasks.formats import cityscapes as cs
 from tasks.formats.cityscapes import IMAGE_FILE_SUFFIX, IMAGES, file_path, frame_of
+from tasks.labels import CITYSCAPES_IGNORE, decode_cityscapes_labels, decode_disparity
+from tasks.losses import l1_loss, make_ce_loss
 from tasks.reading import SampleReader, fit_label, read_image, read_label
-from tasks.registry import CITYSCAPES_TASKS, Task
-
-if TYPE_CHECKING:
-    from tasks.synth import SynthReport
+from tasks.synth import write_cityscapes
+from tasks.task import REG_DIRECTION, SEG_DIRECTION, Task, identity, reg_meter, seg_meter
 
 log = logging.getLogger(__name__)
+
+CITYSCAPES_TASKS: tuple[Task, ...] = (
+    Task(
+        name="segment_semantic",
+        letter="s",
+        dataset="cityscapes",
+        channels=19,
+        kind="segmentation",
+        loss=make_ce_loss(CITYSCAPES_IGNORE),
+        make_meter=seg_meter(19, CITYSCAPES_IGNORE),
+        primary_metric="miou",
+        higher_is_better=SEG_DIRECTION,
+        decode=decode_cityscapes_labels,
+        domain=cs.LABELS,
+        file_domain=cs.LABEL_SUFFIX,
+        ignore_index=CITYSCAPES_IGNORE,
+        units="training ids",
+        description="19 Cityscapes training classes (labelIds mapped, the rest 255 = ignored)",
+    ),
+    Task(
+        name="depth",
+        letter="d",
+        dataset="cityscapes",
+        channels=1,
+        kind="regression",
+        loss=l1_loss,
+        make_meter=reg_meter(abs="abs_err", rel="rel_err", rmse="rmse"),
+        primary_metric="abs_err",
+        higher_is_better={"abs_err": False, "rel_err": False, "rmse": False},
+        decode=decode_disparity,
+        domain=cs.DISPARITY,
+        file_domain=cs.DISPARITY,
+        units="raw disparity code / 1000 (1 unit ≈ 3.9 px of disparity), as MTRobust",
+        description="the paper's Cityscapes depth: scaled disparity, 0 (unmeasured) masked",
+    ),
+    Task(
+        name="autoencoder",
+        letter="A",
+        dataset="cityscapes",
+        channels=3,
+        kind="regression",
+        loss=l1_loss,
+        make_meter=reg_meter(abs="l1", rmse="rmse"),
+        primary_metric="l1",
+        higher_is_better=REG_DIRECTION,
+        decode=None,
+        domain=cs.IMAGES,
+        file_domain=cs.IMAGES,
+        target_from_input=identity,
+        units="RGB in [0, 1]",
+        description="reconstruction of the input image",
+    ),
+)
 
 
 def frame_size(size: tuple[int, int] | int) -> tuple[int, int]:
@@ -93,15 +148,8 @@ class CityscapesDataset(SampleReader):
         return self._sample(f"{city}/{frame}", image, label)
 
 
-def write_synthetic(out_dir: Path, **kwargs: Any) -> SynthReport:
-    """A synthetic Cityscapes in the real on-disk format (:func:`tasks.synth.write_cityscapes`)."""
-    from tasks.synth import write_cityscapes  # on use: importing tasks.synth reads the task tables
-
-    return write_cityscapes(out_dir, **kwargs)
-
-
 # The paper's 680×340 frames (image_size is the height).
 register_dataset(
-    DatasetKind("cityscapes", CityscapesDataset, write_synthetic, image_size=340, order=1),
+    DatasetKind("cityscapes", CityscapesDataset, write_cityscapes, image_size=340, order=1),
     tasks=CITYSCAPES_TASKS,
 )

@@ -45,7 +45,7 @@ from torch.utils.data import Dataset
 from mtsweep.atomic import replace_atomically
 from tasks.batches import Batch
 from tasks.errors import DataError
-from tasks.registry import Task
+from tasks.task import Task
 
 log = logging.getLogger(__name__)
 

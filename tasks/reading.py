@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from tasks.conventions import DEFAULT_CONVENTION
 from tasks.errors import DataError, LabelError
 from tasks.labels import Decoded, decode_rgb
-from tasks.registry import Task
+from tasks.task import Task
 
 _UINT8_MODES = {"L", "P", "LA", "PA", "RGB", "RGBA"}
 _UINT16_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}

@@ -1,4 +1,8 @@
-"""Reader of Taskonomy as it lies on disk, in any of the usual layouts.
+"""Taskonomy: its task table, and its reader of the files as they lie on disk.
+
+``TASKONOMY_TASKS`` describes the 11 tasks under the ``standley`` convention; adding a
+Taskonomy task is one entry there.
+The reader handles any of the usual layouts.
 
 The layouts (:data:`tasks.formats.taskonomy.LAYOUTS`) differ only in where a
 (building, domain) folder is; file names are always ``point_{P}_view_{V}_domain_{domain}.png``.
@@ -12,11 +16,11 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from tasks.datasets import DatasetKind, register_dataset
+from tasks.dataset_kind import DatasetKind, register_dataset
 from tasks.errors import DataError
 from tasks.formats.taskonomy import (
     DEPTH,
@@ -25,18 +29,181 @@ from tasks.formats.taskonomy import (
     OMNIDATA_COMPONENT,
     RGB,
     RGB_FILE,
+    SEGMENT_FILE_DOMAIN,
     Layout,
     ViewKey,
     buildings,
 )
-from tasks.labels import Decoded
+from tasks.labels import (
+    TASKONOMY_SEG_IGNORE,
+    Decoded,
+    Decoder,
+    affine16,
+    decode_class_ids,
+    decode_curvature_standley,
+    decode_depth_standley,
+    decode_normal,
+    decode_reshading_standley,
+)
+from tasks.losses import l1_loss, make_ce_loss
 from tasks.reading import SampleReader, fit_label, read_image, read_label, read_png
-from tasks.registry import TASKONOMY_TASKS, Task, get_task
-
-if TYPE_CHECKING:
-    from tasks.synth import SynthReport
+from tasks.synth import write_taskonomy
+from tasks.task import (
+    REG_DIRECTION,
+    SEG_DIRECTION,
+    Task,
+    identity,
+    reg_meter,
+    seg_meter,
+    under_convention,
+)
 
 log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- task table
+
+
+def _taskonomy_regression(
+    name: str,
+    letter: str,
+    channels: int,
+    decode: Decoder | None,
+    masked: bool,
+    units: str,
+    description: str,
+    **kw,
+) -> Task:
+    return Task(
+        name=name,
+        letter=letter,
+        dataset="taskonomy",
+        channels=channels,
+        kind="regression",
+        loss=l1_loss,
+        make_meter=reg_meter(abs="l1", rmse="rmse"),
+        primary_metric="l1",
+        higher_is_better=REG_DIRECTION,
+        decode=decode,
+        uses_depth_mask=masked,
+        units=units,
+        description=description,
+        **kw,
+    )
+
+
+_STANDLEY_DEPTH = "(v-1500)/1000 of the 1/512 m code: 1 unit = 1000/512 m ≈ 1.95 m"
+
+TASKONOMY_TASKS: tuple[Task, ...] = (
+    Task(
+        name="segment_semantic",
+        letter="s",
+        dataset="taskonomy",
+        channels=18,
+        kind="segmentation",
+        loss=make_ce_loss(TASKONOMY_SEG_IGNORE),
+        make_meter=seg_meter(18, TASKONOMY_SEG_IGNORE),
+        primary_metric="miou",
+        higher_is_better=SEG_DIRECTION,
+        decode=decode_class_ids,
+        file_domain=SEGMENT_FILE_DOMAIN,
+        ignore_index=TASKONOMY_SEG_IGNORE,
+        units="class ids",
+        description="semantic classes (0 = uncertain, ignored; 1 = background; 2..17 objects)",
+    ),
+    _taskonomy_regression(
+        "depth_zbuffer", "d", 1, decode_depth_standley, True, _STANDLEY_DEPTH, "z-buffer depth"
+    ),
+    _taskonomy_regression(
+        "depth_euclidean",
+        "D",
+        1,
+        decode_depth_standley,
+        True,
+        _STANDLEY_DEPTH,
+        "ray-length depth",
+    ),
+    _taskonomy_regression(
+        "normal",
+        "n",
+        3,
+        decode_normal,
+        True,
+        "unit-vector components in [-1, 1]",
+        "surface normals; channel 0 is the horizontal (x) component",
+        mirror_negates=(0,),
+    ),
+    _taskonomy_regression(
+        "edge_texture",
+        "e",
+        1,
+        affine16(718.0, 1070.0),
+        False,
+        "(v-718)/1070 of the 16-bit code",
+        "image-gradient edges",
+    ),
+    _taskonomy_regression(
+        "edge_occlusion",
+        "E",
+        1,
+        affine16(56.0248, 239.1265),
+        True,
+        "(v-56.0248)/239.1265 of the 16-bit code",
+        "depth-discontinuity edges",
+    ),
+    _taskonomy_regression(
+        "keypoints2d",
+        "k",
+        1,
+        affine16(50.0, 100.0),
+        False,
+        "(v-50)/100 of the 16-bit code",
+        "2D interest-point heat map",
+    ),
+    _taskonomy_regression(
+        "keypoints3d",
+        "K",
+        1,
+        # Standley has no keypoints3d; offset and scale from the mean (5473) and range of
+        # the omnidata sample (reference/taskonomy-format.md §1.2).
+        affine16(5473.0, 10000.0),
+        True,
+        "(v-5473)/10000 of the 16-bit code",
+        "3D interest-point heat map",
+    ),
+    _taskonomy_regression(
+        "principal_curvature",
+        "p",
+        2,
+        decode_curvature_standley,
+        True,
+        "standardised k1, k2 codes (Standley's mean and std)",
+        "principal curvatures k1, k2 (8-bit, channels 0 and 1)",
+    ),
+    _taskonomy_regression(
+        "reshading",
+        "r",
+        1,
+        decode_reshading_standley,
+        True,
+        "(gray-0.4962)/0.2846, gray in [0, 1]",
+        "shading under a fixed light",
+    ),
+    _taskonomy_regression(
+        "autoencoder",
+        "A",
+        3,
+        None,
+        False,
+        "RGB in [0, 1]",
+        "reconstruction of the input image",
+        domain=RGB,
+        target_from_input=identity,
+    ),
+)
+
+_DEPTH_TASK = next(t for t in TASKONOMY_TASKS if t.name == DEPTH)
+
+# --------------------------------------------------------------------------- reader
 
 _LAYOUT_LIST = "; ".join(LAYOUTS.values())
 
@@ -121,7 +288,7 @@ class TaskonomyDataset(SampleReader):
         super().__init__(tasks, "taskonomy", (int(size), int(size)), cache)
         self.root = Path(root)
         self._depth_masked = any(t.uses_depth_mask for t in self.tasks)
-        self._depth_decode = get_task("taskonomy", DEPTH, self.convention).decode
+        self._depth_decode = under_convention(_DEPTH_TASK, self.convention).decode
         self.layout, present = find_buildings(self.root)
         self.buildings = select_buildings(present, split, buildings, split_set)
         for building in self.buildings:
@@ -189,15 +356,8 @@ class TaskonomyDataset(SampleReader):
         return read_label(view.file(self.layout, DEPTH, DEPTH), self._depth_decode, DEPTH).mask
 
 
-def write_synthetic(out_dir: Path, **kwargs: Any) -> SynthReport:
-    """A synthetic Taskonomy in the real on-disk format (:func:`tasks.synth.write_taskonomy`)."""
-    from tasks.synth import write_taskonomy  # on use: importing tasks.synth reads the task tables
-
-    return write_taskonomy(out_dir, **kwargs)
-
-
-# Standley / MTRobust train at 256×256; first in DATASETS: the paper's main dataset.
+# Standley / MTRobust train at 256×256; first of the datasets: the paper's main one.
 register_dataset(
-    DatasetKind("taskonomy", TaskonomyDataset, write_synthetic, image_size=256, order=0),
+    DatasetKind("taskonomy", TaskonomyDataset, write_taskonomy, image_size=256, order=0),
     tasks=TASKONOMY_TASKS,
 )

@@ -18,9 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.errors import UnknownTaskError
-from tasks.formats.taskonomy import POINT_INFO, RGB, TINY, Layout, file_name
-from tasks.registry import get_task, tasks_of
+from tasks.formats.taskonomy import POINT_INFO, RGB, SEGMENT_FILE_DOMAIN, TINY, Layout, file_name
 from tasks.synth import features
 from tasks.synth.output import (
     SplitCycle,
@@ -119,7 +117,7 @@ def _segmentation(view: RenderedView) -> np.ndarray:
     return labels[view.frame.part]  # part -1 (no geometry) picks the trailing 0: uncertain
 
 
-_SUFFIX = {t.folder: t.file_suffix for t in tasks_of("taskonomy")}  # rgb: autoencoder
+_SUFFIX = {"segment_semantic": SEGMENT_FILE_DOMAIN}  # a folder's file suffix, else its name
 
 ENCODERS: dict[str, Callable[[RenderedView], np.ndarray]] = {
     RGB: lambda v: v.rgb,
@@ -141,18 +139,16 @@ ENCODERS: dict[str, Callable[[RenderedView], np.ndarray]] = {
 
 
 def resolve_domains(domains: Iterable[str] | None) -> list[str]:
-    """Folder names to write: rgb always, plus the given Taskonomy tasks (default: all)."""
+    """Folder names to write: rgb always, plus the given Taskonomy domains (default: all)."""
     if domains is None:
         return list(ENCODERS)
     folders = [RGB]
     for name in domains:
-        try:
-            folder = RGB if name == RGB else get_task("taskonomy", name).folder
-        except UnknownTaskError:
-            known = ", ".join([RGB] + [t.name for t in tasks_of("taskonomy")])
-            raise SynthError(f"unknown Taskonomy domain {name!r}; choose among {known}") from None
-        if folder not in folders:
-            folders.append(folder)
+        if name not in ENCODERS:
+            known = ", ".join(ENCODERS)
+            raise SynthError(f"unknown Taskonomy domain {name!r}; choose among {known}")
+        if name not in folders:
+            folders.append(name)
     return folders
 
 

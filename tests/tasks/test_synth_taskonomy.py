@@ -173,7 +173,7 @@ def test_same_seed_same_bytes_any_n_and_another_seed_differs(root, tmp_path):
 
 
 def test_domains_subset_and_bad_arguments(tmp_path):
-    report = write_taskonomy(tmp_path, n=2, size=16, seed=3, domains=["d", "normal"])
+    report = write_taskonomy(tmp_path, n=2, size=16, seed=3, domains=["depth_zbuffer", "normal"])
     written = sorted(p.parent.name for p in tmp_path.rglob("*.png"))
     assert written == sorted(["depth_zbuffer", "normal", "rgb"] * 2)
     assert report.n_files == 2 * 4  # three PNGs and point_info per view
