@@ -24,7 +24,8 @@ from orchestrator.sweep.plan import Request, make_plan
 from orchestrator.trial.training import train_loader
 from sweeps.presets import TrainConfig
 from tasks.datasets import get_dataset
-from tasks.packed import PackedSplit, pack
+from tasks.packed.read import PackedSplit
+from tasks.packed.write import pack
 from tasks.registry import parse_tasks
 
 from record import command, record

@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
 
 def handle(args) -> int:
     from orchestrator.sweep.prepare import prepare
-    from tasks.packed import describe
+    from tasks.packed.manifest import describe
 
     if args.sweep is None or args.out is None:
         raise CliError("give a SWEEP and --out PACKED, the directory to write the packed data to")

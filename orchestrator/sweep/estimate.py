@@ -48,7 +48,7 @@ from sweeps.presets import (
 )
 from sweeps.spec import TrialSpec
 from tasks.batches import Batch, collate
-from tasks.packed import is_packed, read_manifest
+from tasks.packed.manifest import is_packed, read_manifest
 from tasks.registry import Task, get_task
 
 log = logging.getLogger(__name__)

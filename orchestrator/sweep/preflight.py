@@ -10,7 +10,6 @@ data root is listed (never decoded), the tracking server is asked for ``/health`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -27,12 +26,10 @@ from orchestrator.sweep.store import check_tracking_uri
 from orchestrator.trial.data import ensure_data, image_size
 from sweeps.presets import DataConfig, EvalConfig, parse_block
 from tasks.datasets import get_dataset
+from tasks.fingerprint import fingerprint
 from tasks.registry import get_task
 
 log = logging.getLogger(__name__)
-
-FINGERPRINT_SAMPLE = 512  # files whose size and mtime enter a real data root's fingerprint
-FINGERPRINT_MAX_FILES = 200_000  # counting stops here (a full Taskonomy copy holds millions)
 
 
 class PreflightError(MtsweepError):
@@ -190,32 +187,9 @@ def _worker_check(probe: str, plan: Plan | None) -> str | None:
     return None
 
 
-def data_fingerprint(root: Path) -> str:
-    """A cheap identity of a real data root: its path, file count and a digest of the sizes
-    and modification times of a sample of its files (the first in sorted order, then every
-    97th), so a re-synced or edited copy reads as changed without reading any content."""
-    root = Path(root).resolve()
-    digest = hashlib.sha256(str(root).encode())
-    count = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            count += 1
-            if count <= FINGERPRINT_SAMPLE or count % 97 == 0:
-                st = os.stat(os.path.join(dirpath, name))
-                rel = os.path.relpath(os.path.join(dirpath, name), root)
-                digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-            if count >= FINGERPRINT_MAX_FILES:
-                break
-        if count >= FINGERPRINT_MAX_FILES:
-            break
-    digest.update(str(count).encode())
-    return f"{count}:{digest.hexdigest()[:16]}"
-
-
 def real_data_fingerprints(plan: Plan) -> dict[str, Any]:
     """Fingerprint of each real data root of the plan (none for synthetic data)."""
     roots = {
         s.data["root"] for s in plan.specs if s.data.get("source") == "real" and s.data.get("root")
     }
-    return {root: data_fingerprint(Path(root)) for root in sorted(roots)}
+    return {root: fingerprint(Path(root)) for root in sorted(roots)}

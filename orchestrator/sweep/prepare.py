@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from mtsweep.errors import MtsweepError
+from orchestrator.sweep.packing_on_ray import run_on_ray
 from orchestrator.sweep.plan import Plan
 from orchestrator.trial.data import ensure_data, image_size, make_reader, selection
 from sweeps.presets import DataConfig, EvalConfig, parse_block
-from tasks.packed import pack, run_in_process, run_in_processes, run_on_ray
+from tasks.packed.write import pack, run_in_process, run_in_processes
 from tasks.registry import Task, get_task
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from torch.utils.data import Dataset, Subset
 from sweeps.presets import DataConfig
 from tasks.datasets import get_dataset
 from tasks.errors import DataError
-from tasks.packed import PackedSplit, check_manifest, is_packed, read_manifest
+from tasks.packed.manifest import check_manifest, is_packed, read_manifest
+from tasks.packed.read import PackedSplit
 from tasks.registry import Task
 
 log = logging.getLogger(__name__)

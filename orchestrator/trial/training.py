@@ -32,7 +32,7 @@ from mtsweep.errors import MtsweepError
 from orchestrator.trial.checkpoints import load_checkpoint, save_checkpoint
 from sweeps.presets import TrainConfig
 from tasks.batches import Batch, collate, to_device
-from tasks.packed import PackedSplit
+from tasks.packed.read import PackedSplit
 from tasks.registry import Task
 
 log = logging.getLogger(__name__)

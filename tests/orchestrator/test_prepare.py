@@ -16,7 +16,8 @@ from orchestrator.trial.data import ensure_data, open_split
 from orchestrator.trial.training import EpochBatches, train_model
 from sweeps.presets import DataConfig, TrainConfig, parse_block
 from tasks.datasets import get_dataset
-from tasks.packed import PackedError, PackedSplit
+from tasks.packed.manifest import PackedError
+from tasks.packed.read import PackedSplit
 from tasks.registry import parse_tasks
 from tests.helpers.sweep_files import TINY_SWEEP
 

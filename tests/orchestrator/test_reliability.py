@@ -25,7 +25,6 @@ from orchestrator.cli import main
 from orchestrator.sweep.lease import LEASE_FILE, DriverLease, LeaseHeldError
 from orchestrator.sweep.lifecycle import _note_changes
 from orchestrator.sweep.outbox import Outbox
-from orchestrator.sweep.preflight import data_fingerprint
 from orchestrator.sweep.recorder import ingest_kept_results
 from orchestrator.sweep.store import create_sqlite_store
 from orchestrator.sweep.tracking import GIT_COMMIT_TAG, VERSION_TAG, Tracker, code_version
@@ -240,16 +239,6 @@ def test_runs_carry_the_code_version_and_a_resume_under_another_says_so(tracker,
         _note_changes(tracker, {SPEC.trial_key}, tags)
     assert "0.0.1" in caplog.text and tags[VERSION_TAG] in caplog.text
     assert "--rerun" in caplog.text
-
-
-def test_data_fingerprint_notices_an_edited_file(tmp_path):
-    (tmp_path / "a").mkdir()
-    for i in range(5):
-        (tmp_path / "a" / f"{i}.png").write_bytes(b"x" * i)
-    before = data_fingerprint(tmp_path)
-    assert data_fingerprint(tmp_path) == before
-    (tmp_path / "a" / "3.png").write_bytes(b"y" * 7)
-    assert data_fingerprint(tmp_path) != before
 
 
 # ---------------------------------------------------------------- pre-flight from workers

@@ -9,16 +9,9 @@ import pytest
 import torch
 
 from tasks.datasets import get_dataset
-from tasks.packed import (
-    MANIFEST,
-    PROGRESS,
-    PackedError,
-    PackedSplit,
-    check_manifest,
-    pack,
-    read_manifest,
-    run_in_process,
-)
+from tasks.packed.manifest import MANIFEST, PROGRESS, PackedError, check_manifest, read_manifest
+from tasks.packed.read import PackedSplit
+from tasks.packed.write import pack, run_in_process
 from tasks.registry import parse_tasks
 
 TASKONOMY = parse_tasks("taskonomy", "sdnA")  # class ids, depth mask, 3 channels, derived
