@@ -1,18 +1,13 @@
 """Shared-encoder multitask networks (ResNet-18 for Taskonomy, DRN-D for Cityscapes).
 
-Every module of this package is imported here, so each architecture's
-``@register_arch`` has run before anyone asks ``arch_names()`` or ``build_model``.
+Each architecture module is imported here by name, so its ``@register_arch`` has run
+before anyone asks ``arch_names()`` or ``build_model``.
 """
 
-import importlib
-import pkgutil
-
+from models import drn, resnet_taskonomy  # noqa: F401  (each registers its architectures)
 from models.multitask import MultiTaskLoss, MultiTaskNet
 from models.registry import UnknownArchError, arch_names, build_model, register_arch
 from models.weights import WeightsError
-
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "MultiTaskLoss",
