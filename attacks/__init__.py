@@ -20,34 +20,15 @@ knows nothing else about the model or its tasks. The losses come from
 >>> x_adv = pgd(images, task_objective(model, task, target, mask))  # doctest: +SKIP
 
 Evaluation names such as ``pgd50_eps4`` map to attacks in ``attacks.eval_names``;
-``ATTACKS`` lists the families in the paper's table order. An ``Attack`` subclass that sets
-``name`` registers itself, and every module of this package is imported here, so adding an
-attack is adding its module.
+``attack_classes()`` lists the families in the paper's table order. An ``Attack`` subclass
+that sets ``name`` registers itself, and each attack module is imported here by name, so
+adding an attack is adding its module and its import line.
 """
 
-import importlib
-import pkgutil
-from typing import TYPE_CHECKING
-
-from attacks import eval_names
-from attacks.base import Attack
+from attacks.base import Attack, attack_classes, attack_names
 from attacks.fgsm import FGSM
 from attacks.houdini import Houdini
 from attacks.mim import MIM
 from attacks.pgd import PGD
 
-for _module in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_module.name}")
-
-if TYPE_CHECKING:
-    from attacks.eval_names import ATTACK_NAMES, ATTACKS
-
-
-def __getattr__(name: str):
-    """``ATTACKS`` and ``ATTACK_NAMES`` as ``attacks.eval_names`` gives them (read live)."""
-    if name in ("ATTACKS", "ATTACK_NAMES"):
-        return getattr(eval_names, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["ATTACKS", "ATTACK_NAMES", "FGSM", "MIM", "PGD", "Attack", "Houdini"]
+__all__ = ["FGSM", "MIM", "PGD", "Attack", "Houdini", "attack_classes", "attack_names"]

@@ -14,6 +14,7 @@ from typing import ClassVar
 import torch
 
 from mtsweep.errors import MtsweepError
+from mtsweep.registry import Registry
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -60,7 +61,8 @@ class Attack:
       (ties, and families the paper lacks, sort by name after the paper's four).
 
     A subclass that sets ``name`` registers itself on definition (``attack_classes``);
-    ``attacks/__init__.py`` imports every module of the package, so a new module is enough.
+    ``attacks/__init__.py`` imports each attack module by name, so a new module is its file
+    and one import line there.
     """
 
     name: ClassVar[str]
@@ -110,8 +112,14 @@ class Attack:
         return x_adv.detach()
 
 
-_REGISTERED: dict[str, type[Attack]] = {}
-_ORDERED: list[tuple[type[Attack], ...]] = []  # the sorted tuple, once asked for
+def _origin(cls: type[Attack]) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# The attack families, in the paper's table order (``order``, then name).
+ATTACK_FAMILIES: Registry[type[Attack]] = Registry(
+    "attack", MtsweepError, origin=_origin, sort_key=lambda a: (a.order, a.name)
+)
 
 
 def _register(cls: type[Attack]) -> None:
@@ -123,21 +131,14 @@ def _register(cls: type[Attack]) -> None:
         )
     if name == "clean":
         raise MtsweepError(f"attack {cls.__qualname__}: 'clean' is the unattacked evaluation")
-    known = _REGISTERED.get(name)
-    if known is not None and (known.__module__, known.__qualname__) != (
-        cls.__module__,
-        cls.__qualname__,
-    ):
-        raise MtsweepError(
-            f"attack name {name!r} of {cls.__module__}.{cls.__qualname__} is taken by "
-            f"{known.__module__}.{known.__qualname__}"
-        )
-    _REGISTERED[name] = cls  # a re-imported module replaces its own class
-    _ORDERED.clear()
+    ATTACK_FAMILIES.register(name, cls)
 
 
 def attack_classes() -> tuple[type[Attack], ...]:
     """Every registered attack family, in the paper's table order (``order``, then name)."""
-    if not _ORDERED:
-        _ORDERED.append(tuple(sorted(_REGISTERED.values(), key=lambda a: (a.order, a.name))))
-    return _ORDERED[0]
+    return ATTACK_FAMILIES.entries()
+
+
+def attack_names() -> tuple[str, ...]:
+    """The names of ``attack_classes()``, in the same order."""
+    return ATTACK_FAMILIES.names()

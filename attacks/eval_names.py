@@ -3,9 +3,9 @@
 ε is in 0–255 pixel levels; iterative attacks step 1/255 (the paper's step 1) and FGSM
 steps ε. ``_mt`` attacks all of the model's attacked tasks jointly. What each attack family
 allows (a step count, ``_mt``, which task kinds) is declared on its class, which registers
-itself (:func:`attacks.base.attack_classes`). ``ATTACKS`` is that registry, in the paper's
-table-row order, and everything here reads it; it is looked up on each use, so a family
-defined after this module was imported is known too.
+itself (:data:`attacks.base.ATTACK_FAMILIES`, listed by ``attack_classes()`` in the paper's
+table-row order); everything here reads that registry on each use, so a family defined
+after this module was imported is known too.
 """
 
 from __future__ import annotations
@@ -14,37 +14,14 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from attacks.base import Attack, attack_classes
+from attacks.base import ATTACK_FAMILIES, Attack, attack_names
 from attacks.pgd import madry_step_size
 from mtsweep.errors import MtsweepError
 from tasks.registry import Task
 
 CLEAN = "clean"
 PIXEL_LEVELS = 255.0
-
-if TYPE_CHECKING:  # provided by __getattr__ below
-    ATTACKS: tuple[type[Attack], ...]
-    ATTACK_NAMES: tuple[str, ...]
-
-
-def _by_name() -> dict[str, type[Attack]]:
-    return {a.name: a for a in attack_classes()}
-
-
-def _names() -> tuple[str, ...]:
-    return tuple(a.name for a in attack_classes())
-
-
-def __getattr__(name: str):
-    """``ATTACKS`` (the families, rows of Tables 1-3 first) and ``ATTACK_NAMES``, read live."""
-    if name == "ATTACKS":
-        return attack_classes()
-    if name == "ATTACK_NAMES":
-        return _names()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 # ε is written canonically (no leading zeros, no trailing fractional zeros) so that
 # parse_eval and eval_name are exact inverses.
@@ -84,7 +61,7 @@ def eval_name(attack: str, steps: int = 0, eps: float = 0.0, multitask: bool = F
     """The evaluation's name; ``parse_eval(eval_name(...))`` gives the same spec back."""
     if attack == CLEAN:
         return CLEAN
-    count = str(steps) if _by_name()[attack].iterative else ""
+    count = str(steps) if ATTACK_FAMILIES.get(attack).iterative else ""
     return f"{attack}{count}_eps{_format_eps(eps)}" + ("_mt" if multitask else "")
 
 
@@ -96,12 +73,12 @@ def parse_eval(name: str) -> EvalSpec:
     if m is None:
         raise EvalNameError(f"malformed evaluation name {name!r}; expected {_FORMAT}")
     attack, steps, eps = m["attack"], m["steps"], float(m["eps"])
-    cls = _by_name().get(attack)
-    if cls is None:
+    if attack not in ATTACK_FAMILIES:
         raise EvalNameError(
             f"unknown attack {attack!r} in evaluation {name!r}; "
-            f"known attacks: {', '.join(_names())}"
+            f"known attacks: {', '.join(attack_names())}"
         )
+    cls = ATTACK_FAMILIES.get(attack)
     if not cls.iterative and steps:
         raise EvalNameError(
             f"evaluation {name!r}: {attack} is a single step; write {attack}_eps{m['eps']}"
@@ -121,10 +98,11 @@ def parse_eval(name: str) -> EvalSpec:
 
 
 def attack_order(attack: str) -> int:
-    """Sort key of an attack family (or ``clean``) in the paper's tables: clean, then ATTACKS."""
+    """Sort key of an attack family (or ``clean``) in the paper's tables: clean, then
+    ``attack_classes()``."""
     if attack == CLEAN:
         return 0
-    names = _names()
+    names = attack_names()
     if attack not in names:
         raise EvalNameError(f"unknown attack {attack!r}; known: {', '.join(names)}")
     return 1 + names.index(attack)
@@ -137,16 +115,15 @@ def applies_to(eval_name: str, tasks: Sequence[Task]) -> bool:
     does when it can attack every one of ``tasks`` (Houdini: segmentation tasks only).
     ``eval_name`` may also be a bare attack family such as ``"houdini"``.
     """
-    by_name = _by_name()
-    attack = eval_name if eval_name in by_name else parse_eval(eval_name).attack
+    attack = eval_name if eval_name in ATTACK_FAMILIES else parse_eval(eval_name).attack
     if attack == CLEAN:
         return True
-    kinds = by_name[attack].task_kinds
+    kinds = ATTACK_FAMILIES.get(attack).task_kinds
     return bool(tasks) and (kinds is None or all(t.kind in kinds for t in tasks))
 
 
 def _build(spec: EvalSpec, step_size: float) -> Attack:
-    cls, eps = _by_name()[spec.attack], spec.eps / PIXEL_LEVELS
+    cls, eps = ATTACK_FAMILIES.get(spec.attack), spec.eps / PIXEL_LEVELS
     if not cls.iterative:
         return cls(eps)
     return cls(eps=eps, step_size=step_size, steps=spec.steps)
