@@ -1,87 +1,73 @@
 """Reductions: the trials table turned into each paper experiment's tables and pictures.
 
 One module per experiment, each with ``reduce(trials, dataset) -> table``,
-``summary(table) -> str`` and ``draw(table, out_dir, fmt="png") -> paths``; the module's
-name is the reduction's name, and a sweep's ``reduction`` is one of those names. The
-registry is the package itself: every module here except the shared helpers (``HELPERS``)
-and private ``_`` modules is a reduction, so adding one is adding its module. Names are
-listed without importing anything, a module is imported when first looked up, and drawing
-imports matplotlib only when it runs, so checking or reducing a sweep never loads it.
+``summary(table) -> str`` and ``draw(table, out_dir, fmt="png") -> paths``, and if it has
+numbers worth recording per evaluation, ``summarize(table) -> {eval: {name: number}}`` (the
+sweep's MLflow run records them as metrics). Each reduction is registered below by name and
+module, one line each; its module is imported when first looked up, so listing or checking
+names imports neither pandas nor torch, and drawing imports matplotlib only when it runs.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any
+
+from mtsweep.errors import MtsweepError
+from mtsweep.registry import Registry
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# Modules of this package that serve the reductions and are not reductions themselves.
-HELPERS = frozenset({"naming", "plotting", "table"})
-FUNCTIONS = ("reduce", "summary", "draw")
+FUNCTIONS = ("reduce", "summary", "draw")  # every reduction defines these
 
 
-class Reduction(Protocol):
-    """What a reduction module provides."""
+class ReductionError(MtsweepError):
+    """A reduction name no module registers, or a registered module that is no reduction."""
 
-    def reduce(self, trials: pd.DataFrame, dataset: str) -> pd.DataFrame: ...
 
-    def summary(self, table: pd.DataFrame) -> str: ...
+# Reduction name -> its module, imported on first lookup.
+REDUCTIONS: Registry[str] = Registry("reduction", ReductionError)
+REDUCTIONS.register("attack_table", f"{__name__}.attack_table")
+REDUCTIONS.register("fig7", f"{__name__}.fig7")
+REDUCTIONS.register("multitask_attack", f"{__name__}.multitask_attack")
+REDUCTIONS.register("output_dim", f"{__name__}.output_dim")
 
-    def draw(self, table: pd.DataFrame, out_dir: Path, fmt: str = "png") -> list[Path]: ...
+
+def _no_numbers(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """What a reduction module provides: every hook the project calls."""
+
+    name: str
+    reduce: Callable[[pd.DataFrame, str], pd.DataFrame]
+    summary: Callable[[pd.DataFrame], str]
+    draw: Callable[..., list[Path]]  # (table, out_dir, fmt="png") -> files written
+    summarize: Callable[[pd.DataFrame], dict[str, dict[str, Any]]] = _no_numbers
 
 
 def reduction_names() -> tuple[str, ...]:
-    """The reductions' names, sorted: this package's modules less helpers and private ones."""
-    return tuple(
-        sorted(
-            m.name
-            for m in pkgutil.iter_modules(__path__)
-            if not m.name.startswith("_") and m.name not in HELPERS
-        )
-    )
+    """The registered reductions' names (no module is imported)."""
+    return REDUCTIONS.names()
 
 
 def get_reduction(name: str) -> Reduction:
-    """The reduction called ``name``, or ReduceError naming the known ones."""
-    from orchestrator.reductions.table import ReduceError
-
-    names = reduction_names()
-    if name not in names:
-        raise ReduceError(f"unknown reduction {name!r}; known: {', '.join(names)}")
-    module = importlib.import_module(f"{__name__}.{name}")
+    """The reduction called ``name``, or ReductionError naming the known ones."""
+    module = importlib.import_module(REDUCTIONS.get(name))
     missing = [f for f in FUNCTIONS if not callable(getattr(module, f, None))]
     if missing:
-        raise ReduceError(
+        raise ReductionError(
             f"reduction module {module.__name__} lacks {', '.join(missing)}; a reduction "
-            f"defines {', '.join(FUNCTIONS)} (a helper module belongs in HELPERS)"
+            f"defines {', '.join(FUNCTIONS)}"
         )
-    return module  # type: ignore[return-value]
-
-
-class _Registry(Mapping[str, Reduction]):
-    """Name → reduction module, found and imported on lookup (see ``get_reduction``)."""
-
-    def __getitem__(self, name: str) -> Reduction:
-        if name not in reduction_names():
-            raise KeyError(name)
-        return get_reduction(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(reduction_names())
-
-    def __len__(self) -> int:
-        return len(reduction_names())
-
-    def __repr__(self) -> str:
-        return f"REDUCTIONS({', '.join(self)})"
-
-
-REDUCTIONS: Mapping[str, Reduction] = _Registry()
+    hooks = {f: getattr(module, f) for f in (*FUNCTIONS, "summarize") if hasattr(module, f)}
+    return Reduction(name, **hooks)
 
 
 def reduce_to(

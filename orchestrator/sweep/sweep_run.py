@@ -51,10 +51,10 @@ def record_reduction(
     """Attach the reduction's files to the sweep's run; where the reduction gives summary
     numbers per evaluation (``summarize``), they become the run's metrics."""
     now = int(time.time() * 1000)
-    summarize = getattr(get_reduction(reduction), "summarize", None)
+    summarize = get_reduction(reduction).summarize
     metrics = []
     for path in files:
-        if path.suffix == ".parquet" and summarize is not None:
+        if path.suffix == ".parquet":
             for eval_name, numbers in summarize(read_result_table(path)).items():
                 metrics += [
                     Metric(f"summary/{eval_name}/{k}", float(v), now, 0)
