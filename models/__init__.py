@@ -4,7 +4,10 @@ Each architecture module is imported here by name, so its ``@register_arch`` has
 before anyone asks ``arch_names()`` or ``build_model``.
 """
 
-from models import drn, resnet_taskonomy  # noqa: F401  (each registers its architectures)
+from models import (  # one line per architecture module; importing it registers its builders
+    drn,  # noqa: F401
+    resnet_taskonomy,  # noqa: F401
+)
 from models.multitask import MultiTaskLoss, MultiTaskNet
 from models.registry import UnknownArchError, arch_names, build_model, register_arch
 from models.weights import WeightsError

@@ -8,7 +8,10 @@ imported below by name, so adding a dataset is adding its module and its import 
 
 from __future__ import annotations
 
-from tasks import cityscapes_data, taskonomy_data  # noqa: F401  (each registers its dataset)
+from tasks import (  # one line per dataset module; importing it registers the dataset
+    cityscapes_data,  # noqa: F401
+    taskonomy_data,  # noqa: F401
+)
 from tasks.dataset_kind import DATASETS, DatasetKind
 from tasks.task import Task
 

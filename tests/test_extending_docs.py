@@ -2,14 +2,14 @@
 
 Each example in the page is a set of marked blocks: ``<!-- example: NAME new=PATH -->``
 (a new file), ``edit=PATH`` (a diff of an existing file) and ``test=PATH`` (the test the
-page tells you to add). Here every example is applied to a fresh copy of the source
-packages and its test runs there in its own interpreter, so no registration leaks into
-this process or into another example.
+page tells you to add). Here every example is applied to a fresh copy of the packages it
+touches (the others are imported from this tree) and its test runs there in its own
+interpreter, so no registration leaks into this process or into another example.
 
-DESIGN.md promises that adding an architecture, a dataset, an attack or a reduction touches
-one file and its test. The examples of those four are a single new file each, in the
-package whose registry finds it, and nothing else: their tests passing in the copy is the
-proof that the one file is enough.
+Adding an architecture, a dataset, an attack or a reduction is one new module and its one
+registration line. The examples of those four are a new module each, in its package, and a
+one-line addition to the file that lists the package's modules, nothing else: their tests
+passing in the copy is the proof that this is enough.
 """
 
 from __future__ import annotations
@@ -29,12 +29,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "extending.md"
 PACKAGES = ("attacks", "models", "mtsweep", "orchestrator", "sweeps", "tasks")
 EXPECTED = ("architecture", "dataset", "attack", "reduction", "measure", "preset-block")
-# Extension → the folder its one new module goes in (a dataset's module ends in _data.py).
-ONE_FILE = {
-    "architecture": re.compile(r"models/\w+\.py"),
-    "dataset": re.compile(r"tasks/\w+_data\.py"),
-    "attack": re.compile(r"attacks/\w+\.py"),
-    "reduction": re.compile(r"orchestrator/reductions/\w+\.py"),
+# Extension → where its one new module goes (a dataset's module ends in _data.py), and the
+# file that lists its package's modules, which gains one line.
+ONE_MODULE = {
+    "architecture": (re.compile(r"models/\w+\.py"), "models/__init__.py"),
+    "dataset": (re.compile(r"tasks/\w+_data\.py"), "tasks/datasets.py"),
+    "attack": (re.compile(r"attacks/\w+\.py"), "attacks/__init__.py"),
+    "reduction": (
+        re.compile(r"orchestrator/reductions/\w+\.py"),
+        "orchestrator/reductions/__init__.py",
+    ),
 }
 
 _BLOCK = re.compile(
@@ -44,8 +48,9 @@ _BLOCK = re.compile(
 )
 
 # One interpreter imports the heavy third-party libraries once, then forks a child per
-# example. A child puts its own copy first on sys.path and imports the project from there
-# (the parent never imports it, so nothing registered in one example reaches another),
+# example. A child puts its own copy first on sys.path, then this tree, and imports the
+# project from there (the parent never imports it, so nothing registered in one example
+# reaches another),
 # runs every test_* function of the example's test file, passing a fresh directory to those
 # that take ``tmp_path``, and writes its output to a log beside the file.
 RUNNER = """
@@ -54,9 +59,10 @@ from pathlib import Path
 import matplotlib, numpy, pandas, PIL.Image, pyarrow.parquet, torch, torchvision, yaml
 
 def run(copy, test_file):
-    sys.path.insert(0, str(copy))
-    import tasks
-    assert Path(tasks.__file__).resolve().is_relative_to(copy.resolve()), tasks.__file__
+    sys.path[:0] = [str(copy), ROOT]
+    for name in (p.name for p in copy.iterdir()):
+        module = __import__(name)
+        assert Path(module.__file__).resolve().is_relative_to(copy.resolve()), module.__file__
     tests = {k: v for k, v in runpy.run_path(str(test_file)).items() if k.startswith("test_")}
     assert tests, f"no test_* function in {test_file}"
     for name, fn in tests.items():
@@ -64,7 +70,8 @@ def run(copy, test_file):
             fn(*([Path(tmp)] if "tmp_path" in inspect.signature(fn).parameters else []))
         print("passed", name, flush=True)
 
-for work in map(Path, sys.argv[1:]):
+ROOT = sys.argv[1]
+for work in map(Path, sys.argv[2:]):
     pid = os.fork()
     if pid == 0:
         log = os.open(work / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
@@ -117,27 +124,32 @@ def test_the_page_has_one_worked_example_per_extension_point():
         assert all(lang == ("diff" if kind == "edit" else "python") for kind, _, lang, _ in blocks)
 
 
-def test_an_architecture_a_dataset_an_attack_and_a_reduction_are_one_new_file_each():
+def test_an_architecture_a_dataset_an_attack_and_a_reduction_are_one_new_module_each():
     found = examples()
-    for name, where in ONE_FILE.items():
-        changes = [(kind, path) for kind, path, *_ in found[name] if kind != "test"]
-        assert len(changes) == 1, f"{name}: touches {changes}, not one file"
-        (kind, path), *_ = changes
-        assert kind == "new" and where.fullmatch(path), f"{name}: {kind} {path}"
+    for name, (where, listing) in ONE_MODULE.items():
+        changes = [(kind, path, body) for kind, path, _, body in found[name] if kind != "test"]
+        assert [kind for kind, *_ in changes] == ["new", "edit"], f"{name}: touches {changes}"
+        (_, new, _), (_, edited, diff) = changes
+        assert where.fullmatch(new) and edited == listing, f"{name}: {new}, {edited}"
+        lines = diff.splitlines()
+        added = [ln for ln in lines if ln.startswith("+")]
+        assert len(added) == 1 and not any(ln.startswith("-") for ln in lines), name
     rows = {
         m[1]: m[2] for m in re.finditer(r"^\| ([\w ]+) \| (\*\*\d+\*\*)", DOC.read_text(), re.M)
     }
-    assert {name: rows[name] for name in ONE_FILE} == dict.fromkeys(ONE_FILE, "**1**")
+    assert {name: rows[name] for name in ONE_MODULE} == dict.fromkeys(ONE_MODULE, "**1**")
 
 
 def prepare(name: str, work: Path) -> None:
-    """``work/src``: a copy of the source packages with example ``name`` applied;
+    """``work/src``: a copy of the packages example ``name`` touches, with it applied;
     ``work/test_example.py``: the example's test."""
     copy = work / "src"
-    for package in PACKAGES:
+    blocks = examples()[name]
+    for package in sorted({rel.split("/")[0] for kind, rel, *_ in blocks if kind != "test"}):
+        assert package in PACKAGES, f"{name}: {package} is not a source package"
         # __pycache__ travels too: copytree keeps mtimes, so unchanged modules need no compiling
         shutil.copytree(ROOT / package, copy / package)
-    for kind, rel, _, body in examples()[name]:
+    for kind, rel, _, body in blocks:
         path = copy / rel
         if kind == "new":
             assert not (ROOT / rel).exists(), f"{rel} exists already; the example must be new"
@@ -160,7 +172,7 @@ def example_runs(tmp_path_factory):
         "MPLBACKEND": "Agg",
     }
     subprocess.run(
-        [sys.executable, "-c", inspect.cleandoc(RUNNER), *map(str, works.values())],
+        [sys.executable, "-c", inspect.cleandoc(RUNNER), str(ROOT), *map(str, works.values())],
         cwd=tmp_path_factory.getbasetemp(),
         env=env,
         timeout=300,
