@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.reductions import attack_table, reduce_to
 from orchestrator.reductions.table import ReduceError
-from tests.orchestrator.reductions.conftest import is_picture, trial_row
+from tests.helpers.trial_tables import is_picture, trial_row
 from tests.orchestrator.reductions.test_multitask_attack import one
 
 SEG, DEPTH, AE = "segment_semantic", "depth", "autoencoder"

@@ -10,7 +10,7 @@ from scipy import stats
 
 from orchestrator.reductions import fig7
 from orchestrator.reductions.table import ReduceError
-from tests.orchestrator.reductions.conftest import D, N, S, fig7_rows, trial_row
+from tests.helpers.trial_tables import D, N, S, fig7_rows, trial_row
 
 
 def _cell(result, main, aux, eval_="clean", **where):

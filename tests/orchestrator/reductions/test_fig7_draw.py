@@ -10,7 +10,7 @@ import pytest
 from orchestrator.reductions import fig7
 from orchestrator.reductions.naming import task_order
 from orchestrator.reductions.table import ReduceError
-from tests.orchestrator.reductions.conftest import D, N, S, is_picture, trial_row
+from tests.helpers.trial_tables import D, N, S, is_picture, trial_row
 
 
 def test_grid_marks_missing_cells_and_blank_diagonal(fig7_trials):

@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator.reductions import fig7
 from orchestrator.reductions.table import SELECTION_EVAL, ReduceError
-from tests.orchestrator.reductions.conftest import D, N, S, trial_row
+from tests.helpers.trial_tables import D, N, S, trial_row
 
 METRIC = {S: "miou", D: "l1", N: "l1"}
 

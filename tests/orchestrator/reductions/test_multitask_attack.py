@@ -9,7 +9,7 @@ import pytest
 from attacks.measures import GRAD_NORM, JOINT, VULNERABILITY
 from orchestrator.reductions import multitask_attack, reduce_to
 from orchestrator.reductions.table import ReduceError
-from tests.orchestrator.reductions.conftest import is_picture, trial_row
+from tests.helpers.trial_tables import is_picture, trial_row
 
 SEG, DEPTH_Z, NORMAL = "segment_semantic", "depth_zbuffer", "normal"
 MODELS = {"s": [SEG], "sd": [SEG, DEPTH_Z], "sdn": [SEG, DEPTH_Z, NORMAL]}

@@ -11,7 +11,7 @@ import pytest
 from attacks.measures import GRAD_NORM, outdim_acc_metric, outdim_eval
 from orchestrator.reductions import output_dim, reduce_to
 from orchestrator.reductions.table import ReduceError
-from tests.orchestrator.reductions.conftest import is_picture, trial_row
+from tests.helpers.trial_tables import is_picture, trial_row
 
 SEG = "segment_semantic"
 

@@ -18,7 +18,7 @@ from orchestrator.reductions import (
     reduction_names,
 )
 from orchestrator.reductions.table import ReduceError, read_result_table, read_summary
-from tests.orchestrator.reductions.conftest import is_picture
+from tests.helpers.trial_tables import is_picture
 
 
 def test_each_registered_reduction_provides_every_hook():
@@ -82,7 +82,7 @@ def test_reducing_never_imports_matplotlib():
         from orchestrator.reductions import get_reduction, reduction_names
         reduction_names()
         assert "pandas" not in sys.modules and "torch" not in sys.modules, "listing imported"
-        from tests.orchestrator.reductions.conftest import fig7_rows
+        from tests.helpers.trial_tables import fig7_rows
         import pandas as pd
         table = get_reduction("fig7").reduce(pd.DataFrame(fig7_rows()), "taskonomy")
         get_reduction("fig7").summary(table)

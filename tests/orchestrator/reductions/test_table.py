@@ -21,7 +21,7 @@ from orchestrator.reductions.table import (
     relative_improvement,
     write_result_table,
 )
-from tests.orchestrator.reductions.conftest import D, S, trial_row
+from tests.helpers.trial_tables import D, S, trial_row
 
 
 def test_an_old_table_gets_every_column_and_one_model_per_pair(fig7_trials):

@@ -19,21 +19,18 @@ from orchestrator.sweep.lifecycle import run_sweep
 from orchestrator.sweep.plan import Request, make_plan
 from orchestrator.sweep.store import default_tracking_uri
 from tests.helpers.drills import FailFirstAttempts
-from tests.helpers.mlflow_runs import runs_of as mlflow_runs
+from tests.helpers.mlflow_runs import runs_of
 from tests.helpers.sweep_files import TINY_SWEEP as TINY
 
-
-def runs_of(out: Path, experiment: str = "tiny-pairs/smoke"):
-    """(client, runs) of the sweep in run directory ``out``."""
-    uri = default_tracking_uri(out)
-    return MlflowClient(tracking_uri=uri), mlflow_runs(uri, experiment)
+TINY_EXPERIMENT = "tiny-pairs/smoke"
 
 
 def test_whole_pipeline_then_resume_runs_nothing(tmp_path, ray_local, capsys):
     out = tmp_path / "run"
     assert main(["run", str(TINY), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    client, runs = runs_of(out)
+    client = MlflowClient(tracking_uri=default_tracking_uri(out))
+    runs = runs_of(default_tracking_uri(out), TINY_EXPERIMENT)
     assert len(runs) == 9
     assert all(r.info.status == "FINISHED" for r in runs)
     keys = [r.data.tags["mtsweep.trial_key"] for r in runs]
@@ -74,7 +71,7 @@ def test_whole_pipeline_then_resume_runs_nothing(tmp_path, ray_local, capsys):
     # Running the same command again is the resume: nothing runs, nothing is rewritten.
     before = {r.info.run_id: r.info.end_time for r in runs}
     assert main(["run", str(TINY), "--out", str(out)]) == 0
-    _, again = runs_of(out)
+    again = runs_of(default_tracking_uri(out), TINY_EXPERIMENT)
     assert {r.info.run_id: r.info.end_time for r in again} == before
 
     # export → reduce --from-table gives the same result table as the run's own reduction
@@ -108,7 +105,7 @@ def test_injected_failure_is_retried(tmp_path, sweep_yaml, ray_local):
     out = tmp_path / "run"
     states = _run_with_faults(sweep_yaml(ONE_MODEL), out, faults=1, max_failures=1)
     assert states == {"FINISHED": 1}
-    _, runs = runs_of(out, "one-model/smoke")
+    runs = runs_of(default_tracking_uri(out), "one-model/smoke")
     assert [r.info.status for r in runs] == ["FINISHED"]
     faults = list((out / "ray" / "faults").iterdir())
     assert len(faults) == 1 and faults[0].read_text() == "1"
@@ -122,13 +119,13 @@ def test_a_model_two_sweeps_share_is_trained_once(tmp_path, sweep_yaml, ray_loca
     for sweep, out in ((first, "a"), (second, "b")):
         args = ["run", str(sweep), "--out", str(tmp_path / out), "--storage", str(storage)]
         assert main([*args, "--no-reduce"]) == 0
-    client_a, (run_a,) = runs_of(tmp_path / "a", "one-model/smoke")
-    client_b, (run_b,) = runs_of(tmp_path / "b", "one-model-fgsm/smoke")
+    uri_a, uri_b = default_tracking_uri(tmp_path / "a"), default_tracking_uri(tmp_path / "b")
+    (run_a,), (run_b,) = runs_of(uri_a, "one-model/smoke"), runs_of(uri_b, "one-model-fgsm/smoke")
     assert run_a.data.metrics["train/resumed_from_epoch"] == 0
     assert run_b.data.metrics["train/resumed_from_epoch"] == 2  # found trained: no epoch rerun
     losses = [
         [m.value for m in client.get_metric_history(run.info.run_id, "train/loss")]
-        for client, run in ((client_a, run_a), (client_b, run_b))
+        for client, run in ((MlflowClient(uri_a), run_a), (MlflowClient(uri_b), run_b))
     ]
     assert losses[0] == losses[1] and len(losses[0]) == 2
     metric = "clean/depth_zbuffer/l1"
@@ -166,7 +163,7 @@ def test_driver_killed_mid_sweep_then_resumed(tmp_path):
         while time.monotonic() < deadline:
             time.sleep(0.3)
             if (out / "mlflow.db").exists():
-                _, runs = runs_of(out)
+                runs = runs_of(default_tracking_uri(out), TINY_EXPERIMENT)
                 finished = [r for r in runs if r.info.status == "FINISHED"]
                 if finished:
                     break
@@ -179,7 +176,7 @@ def test_driver_killed_mid_sweep_then_resumed(tmp_path):
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]
-    _, runs = runs_of(out)
+    runs = runs_of(default_tracking_uri(out), TINY_EXPERIMENT)
     keys = [r.data.tags["mtsweep.trial_key"] for r in runs]
     assert len(runs) == 4 and len(set(keys)) == 4
     assert all(r.info.status == "FINISHED" for r in runs)
