@@ -55,4 +55,3 @@ def test_installed_versions_are_the_locked_ones():
         assert installed == pins[canonicalize_name(req.name)], (
             f"{req.name} {installed} is installed, the lock says {pins[canonicalize_name(req.name)]}"
         )
-
