@@ -25,6 +25,7 @@ import torch
 from attacks.eval_names import build_attack, parse_eval
 from attacks.vulnerability import joint_gradient_norm, subset_attack_accuracy, subset_gradient_norm
 from mtsweep.errors import MtsweepError
+from mtsweep.registry import Registry
 from tasks.batches import Batch
 from tasks.registry import Task
 
@@ -180,6 +181,6 @@ def output_dim(
     return out
 
 
-MEASURES: dict[str, Measure] = {
-    m.name: m for m in (Measure("grad_norm", grad_norm), Measure("output_dim", output_dim))
-}
+MEASURES: Registry[Measure] = Registry("measure", MtsweepError)
+MEASURES.register("grad_norm", Measure("grad_norm", grad_norm))
+MEASURES.register("output_dim", Measure("output_dim", output_dim))

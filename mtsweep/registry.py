@@ -27,8 +27,9 @@ class Registry(Generic[T]):
     ``kind`` names the entries in messages ("architecture"); ``error`` is the class raised
     for an unknown name (a subclass of ``UnknownNameError`` or of ``MtsweepError``), so each
     package keeps its own error type. Registering a name twice is refused, except for the
-    same entry again: one defined at the same place (``origin``, by default the module and
-    qualified name of the entry or of its type), as when a module is imported a second time.
+    same entry again: an equal one, or one defined at the same place (``origin``, by default
+    the module and qualified name of a class or function), as when a module is imported a
+    second time.
     """
 
     def __init__(
@@ -55,7 +56,7 @@ class Registry(Generic[T]):
         if entry is None:
             return lambda decorated: self.register(name, decorated)
         known = self._entries.get(name)
-        if known is not None and self._origin(known) != self._origin(entry):
+        if known is not None and known != entry and self._origin(known) != self._origin(entry):
             raise self.error(
                 f"{self.kind} name {name!r} of {self._origin(entry)} "
                 f"is taken by {self._origin(known)}"
@@ -69,6 +70,10 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             raise self.error(self.unknown(name)) from None
+
+    def __getitem__(self, name: str) -> T:
+        """``registry[name]`` is ``registry.get(name)``."""
+        return self.get(name)
 
     def unknown(self, name: str) -> str:
         """The one-line message for an unknown ``name``: a guess, then the known names."""
@@ -87,6 +92,10 @@ class Registry(Generic[T]):
         """The registered entries, in the order of ``names()``."""
         return tuple(self._entries[name] for name in self.names())
 
+    def items(self) -> tuple[tuple[str, T], ...]:
+        """(name, entry) pairs, in the order of ``names()``."""
+        return tuple((name, self._entries[name]) for name in self.names())
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 
@@ -101,6 +110,8 @@ class Registry(Generic[T]):
 
 
 def _origin(entry: object) -> str:
-    """Where an entry was defined: its module and qualified name (its type's, for objects)."""
-    named = entry if hasattr(entry, "__qualname__") else type(entry)
-    return f"{getattr(named, '__module__', '?')}.{getattr(named, '__qualname__', '?')}"
+    """Where an entry was defined: the module and qualified name of a class or function;
+    an object (an equal one is the same entry) is told by its value."""
+    if hasattr(entry, "__qualname__"):
+        return f"{getattr(entry, '__module__', '?')}.{entry.__qualname__}"
+    return repr(entry)

@@ -25,6 +25,7 @@ import yaml
 
 from attacks.measures import OutputDimConfig
 from mtsweep.errors import MtsweepError
+from mtsweep.registry import Registry
 
 
 class SweepError(MtsweepError):
@@ -118,16 +119,15 @@ class AdversarialConfig:
     eval: str  # e.g. pgd3_eps4 (the main task) or pgd3_eps4_mt (every trained task)
 
 
-# Block name → its dataclass: the one table the loader, --set and `show --config` use.
-BLOCKS: dict[str, type] = {
-    "data": DataConfig,
-    "model": ModelConfig,
-    "train": TrainConfig,
-    "evaluation": EvalConfig,
-    "resources": ResourcesConfig,
-    "adversarial": AdversarialConfig,
-    "output_dim": OutputDimConfig,
-}
+# Block name → its dataclass: the one registry the loader, --set and `show --config` use.
+BLOCKS: Registry[type] = Registry("preset block", SweepError)
+BLOCKS.register("data", DataConfig)
+BLOCKS.register("model", ModelConfig)
+BLOCKS.register("train", TrainConfig)
+BLOCKS.register("evaluation", EvalConfig)
+BLOCKS.register("resources", ResourcesConfig)
+BLOCKS.register("adversarial", AdversarialConfig)
+BLOCKS.register("output_dim", OutputDimConfig)
 
 # --------------------------------------------------------------------------- checking
 
