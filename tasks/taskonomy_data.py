@@ -1,8 +1,7 @@
 """Taskonomy: its task table, and its reader of the files as they lie on disk.
 
 ``TASKONOMY_TASKS`` describes the 11 tasks under the ``standley`` convention; adding a
-Taskonomy task is one entry there.
-The reader handles any of the usual layouts.
+Taskonomy task is one entry there. The reader handles any of the usual layouts.
 
 The layouts (:data:`tasks.formats.taskonomy.LAYOUTS`) differ only in where a
 (building, domain) folder is; file names are always ``point_{P}_view_{V}_domain_{domain}.png``.
@@ -164,7 +163,7 @@ TASKONOMY_TASKS: tuple[Task, ...] = (
         "K",
         1,
         # Standley has no keypoints3d; offset and scale from the mean (5473) and range of
-        # the omnidata sample (reference/taskonomy-format.md §1.2).
+        # the omnidata sample.
         affine16(5473.0, 10000.0),
         True,
         "(v-5473)/10000 of the 16-bit code",
