@@ -11,6 +11,7 @@ acyclic, so no function-level import exists only to dodge a cycle.
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +26,12 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@cache
+def tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text())
+
+
+@cache
 def project_modules() -> dict[str, Path]:
     return {module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
 
@@ -59,7 +66,7 @@ def imports_of(
     """The project modules ``name`` imports (and, if ``packages``, their packages)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in _statements(ast.parse(path.read_text()).body, functions):
+    for node in _statements(tree(path).body, functions):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         else:
@@ -78,6 +85,7 @@ def imports_of(
     return {m for m in found if m in modules} - own  # a package's __init__ ran before it
 
 
+@cache
 def graph(functions: bool = False) -> dict[str, set[str]]:
     """Module-level imports with the packages they run; or, with ``functions``, every
     import statement's own module."""
@@ -152,15 +160,15 @@ def test_imports_point_down():
 def test_tasks_know_no_ray_or_mlflow():
     for name, path in project_modules().items():
         if name.split(".")[0] in ("tasks", "models", "attacks"):
-            tree = ast.parse(path.read_text())
+            module = tree(path)
             roots = {
                 alias.name.split(".")[0]
-                for node in ast.walk(tree)
+                for node in ast.walk(module)
                 if isinstance(node, ast.Import)
                 for alias in node.names
             } | {
                 (node.module or "").split(".")[0]
-                for node in ast.walk(tree)
+                for node in ast.walk(module)
                 if isinstance(node, ast.ImportFrom)
             }
             assert not roots & {"ray", "mlflow"}, name
