@@ -29,6 +29,7 @@ from sweeps.presets import (
     unknown_key,
 )
 from sweeps.spec import TrialSpec
+from sweeps.yaml_numbers import load_yaml
 from tasks.datasets import dataset_names
 from tasks.registry import UnknownTaskError, get_task, parse_tasks
 
@@ -239,7 +240,7 @@ def load_sweep(name_or_path: str) -> Sweep:
     if path.is_dir():
         raise SweepError(f"sweep file {path} is a directory; give a YAML file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except FileNotFoundError:
         raise SweepError(f"sweep file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:

@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from attacks.measures import OutputDimConfig
+from sweeps.yaml_numbers import load_yaml
 from tasks.errors import MtsweepError
 
 
@@ -244,7 +245,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=3"
         )
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = load_yaml(value) if value.strip() else None
     except yaml.YAMLError:
         raise SweepError(f"--set {text!r}: the value is not valid YAML") from None
     return path, parsed
