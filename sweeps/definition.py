@@ -153,6 +153,14 @@ class Sweep:
         p = self.preset(preset, overrides)
         models = self._narrowed(self.models_of(p), tasks)
         seed_list = list(seeds) if seeds is not None else list(p.get("seeds", [0]))
+        twice = sorted({s for s in seed_list if seed_list.count(s) > 1})
+        if twice:
+            where = "--seeds" if seeds is not None else f"presets.{preset}.seeds"
+            noun = "seeds" if len(twice) > 1 else "seed"
+            raise SweepError(
+                f"{where}: {noun} {', '.join(map(str, twice))} listed more than once; "
+                "give each seed once"
+            )
         data = dict(p.get("data") or {})
         if data_root is not None:
             data = {**data, "source": "real", "root": str(Path(data_root).expanduser().resolve())}
@@ -207,10 +215,13 @@ class Sweep:
     def _narrowed(self, models: list[ModelEntry], tasks: list[str] | None) -> list[ModelEntry]:
         if not tasks:
             return models
-        try:
-            keep = {t.name for t in parse_tasks(self.dataset, tasks)}
-        except UnknownTaskError as e:
-            raise SweepError(f"--tasks: {e}") from None
+        keep: set[str] = set()
+        for spec in map(str, tasks):  # a name, a letter or the paper's letters run together
+            try:
+                keep |= {t.name for t in parse_tasks(self.dataset, spec)}
+            except UnknownTaskError as e:
+                what = f"{spec!r} is neither a task nor a run of task letters ({e})"
+                raise SweepError(f"--tasks: {what if len(spec) > 1 else e}") from None
         models = [m for m in models if set(m.train) <= keep]
         if not models:
             raise SweepError(
