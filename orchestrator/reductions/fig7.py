@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from orchestrator.reductions.table import (
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 MISSING = "n/a"
 # ``selected_on`` of a chosen cell: the split trials measure SELECTION_EVAL on (the paper
@@ -49,6 +51,12 @@ MISSING = "n/a"
 SELECTED_ON = "val"
 _CELL_KEYS = ["eval", "arch", "main_task", "aux_tasks", "aux_weight"]
 _PAIR_KEYS = ["arch", "main_task", "aux_tasks"]
+# Heatmap layout in inches: a cell (width, height), the least matrix height (it holds the
+# colour bar's label and ticks), the least figure width, one character of 8-pt text.
+CELL = (0.75, 0.5)
+MIN_MATRIX_HEIGHT = 1.8
+MIN_WIDTH = 4.0
+CHAR = 0.075
 _NO_SEEDS = pd.Series(dtype=float)
 
 
@@ -441,38 +449,58 @@ def _paint(ax: Axes, heatmap: Heatmap) -> None:
             strong = abs(np.nan_to_num(heatmap.values[i, j])) > 0.6 * limit
             colour = MUTED if heatmap.muted[i, j] else "white" if strong else "black"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
-    ax.figure.colorbar(mesh, ax=ax, fraction=0.03, pad=0.02, label="relative improvement (%)")
+    bar = ax.figure.colorbar(mesh, ax=ax, fraction=0.03, pad=0.02)
+    bar.set_label("relative improvement (%)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+
+
+def heatmap_figure(heatmap: Heatmap, title: str) -> Figure:
+    """A heatmap's figure, sized from what it holds so nothing overlaps at any matrix size:
+    cells of CELL inches, a matrix never lower than its colour bar needs, room for the
+    rotated column names, and the title above everything, wrapped to the figure's width."""
+    from orchestrator.reductions.plotting import figure
+
+    columns, rows = heatmap.columns, heatmap.rows
+    width = max(MIN_WIDTH, 1.6 + CELL[0] * len(columns) + CHAR * max(map(len, rows)))
+    wrap = max(20, int(width / CHAR))
+    lines = [piece for line in title.split("\n") for piece in textwrap.wrap(line, wrap)]
+    matrix = max(MIN_MATRIX_HEIGHT, CELL[1] * len(rows))
+    names = 0.87 * CHAR * max(map(len, columns))  # column names rotated by 60°
+    fig = figure(width, matrix + names + 0.2 * len(lines) + 0.8)
+    ax = fig.subplots()
+    _paint(ax, heatmap)
+    ax.axvline(0.5, color="black", linewidth=1)
+    ax.axvline(len(columns) - 1.5, color="black", linewidth=1)
+    ax.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xlabel("auxiliary task")
+    ax.set_ylabel("main task" + (f" ({heatmap.arch})" if heatmap.arch else ""))
+    fig.suptitle("\n".join(lines), fontsize=8)  # above the colour bar too, not only the matrix
+    return fig
+
+
+def _title(heatmap: Heatmap, per_eval: dict[str, dict[str, Any]]) -> str:
+    """The eval's summary line and, where used, what outlines and grey text mean."""
+    line = (
+        _eval_line(heatmap.eval, per_eval[heatmap.eval])
+        if heatmap.eval in per_eval
+        else heatmap.eval
+    )
+    legend = ["outlined: beyond the colour scale"] if heatmap.clipped.any() else []
+    if heatmap.muted.any():
+        legend.append("grey: 95 % interval includes 0")
+    return "\n".join([f"relative improvement (%) — {line}", "; ".join(legend)]).strip()
 
 
 def draw(table: pd.DataFrame, out_dir: Path, fmt: str = "png") -> list[Path]:
     """``fig7_<eval>[_<arch>].<fmt>``: one heatmap per evaluation (and architecture)."""
-    from orchestrator.reductions.plotting import figure, save
+    from orchestrator.reductions.plotting import save
 
     per_eval = summarize(table)
-    paths = []
-    for heatmap in heatmaps(table):
-        path = picture_path(out_dir, heatmap.stem, fmt)
-        columns = heatmap.columns
-        fig = figure(1.0 + 0.75 * len(columns), 1.2 + 0.5 * len(heatmap.rows))
-        ax = fig.subplots()
-        _paint(ax, heatmap)
-        ax.axvline(0.5, color="black", linewidth=1)
-        ax.axvline(len(columns) - 1.5, color="black", linewidth=1)
-        ax.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=8)
-        ax.set_yticks(range(len(heatmap.rows)), heatmap.rows, fontsize=8)
-        ax.set_xlabel("auxiliary task")
-        ax.set_ylabel("main task" + (f" ({heatmap.arch})" if heatmap.arch else ""))
-        line = (
-            _eval_line(heatmap.eval, per_eval[heatmap.eval])
-            if heatmap.eval in per_eval
-            else heatmap.eval
+    return [
+        save(
+            heatmap_figure(heatmap, _title(heatmap, per_eval)),
+            picture_path(out_dir, heatmap.stem, fmt),
         )
-        legend = ["outlined: beyond the colour scale"] if heatmap.clipped.any() else []
-        if heatmap.muted.any():
-            legend.append("grey: 95 % interval includes 0")
-        ax.set_title(
-            "\n".join([f"relative improvement (%) — {line}", "; ".join(legend)]).strip(),
-            fontsize=8,
-        )
-        paths.append(save(fig, path))
-    return paths
+        for heatmap in heatmaps(table)
+    ]
