@@ -99,7 +99,7 @@ class EvalConfig:
     n_images: int | None = field(default=None, metadata={"min": 1})  # None: the whole split
     batch_size: int = field(default=16, metadata={"min": 1})
     # Where the candidates of a λ_a selection (aux_weight: {select: […]}) are compared: the
-    # main task's clean primary metric on this split, recorded as eval "selection"; the
+    # main task's clean primary metric on this split, recorded as eval "selection_<split>"; the
     # reported cells come from ``split``.
     select_split: str | None = None
 
