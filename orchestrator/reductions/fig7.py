@@ -504,7 +504,7 @@ def heatmap_figure(heatmap: Heatmap, title: str) -> Figure:
     return fig
 
 
-def _title(heatmap: Heatmap, per_eval: dict[str, dict[str, Any]]) -> str:
+def heatmap_title(heatmap: Heatmap, per_eval: dict[str, dict[str, Any]]) -> str:
     """The eval's summary line and, where used, what outlines and grey text mean."""
     line = (
         _eval_line(heatmap.eval, per_eval[heatmap.eval])
@@ -522,10 +522,8 @@ def draw(table: pd.DataFrame, out_dir: Path, fmt: str = "png") -> list[Path]:
     from orchestrator.reductions.plotting import save
 
     per_eval = summarize(table)
-    return [
-        save(
-            heatmap_figure(heatmap, _title(heatmap, per_eval)),
-            picture_path(out_dir, heatmap.stem, fmt),
-        )
-        for heatmap in heatmaps(table)
-    ]
+    paths = []
+    for heatmap in heatmaps(table):
+        path = picture_path(out_dir, heatmap.stem, fmt)  # an unknown format draws nothing
+        paths.append(save(heatmap_figure(heatmap, heatmap_title(heatmap, per_eval)), path))
+    return paths

@@ -103,7 +103,7 @@ def _laid_out(table: pd.DataFrame):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     (heatmap,) = fig7.heatmaps(table)
-    fig = fig7.heatmap_figure(heatmap, fig7._title(heatmap, fig7.summarize(table)))
+    fig = fig7.heatmap_figure(heatmap, fig7.heatmap_title(heatmap, fig7.summarize(table)))
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return fig, canvas.get_renderer()
