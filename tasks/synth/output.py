@@ -1,6 +1,6 @@
 """Writing synthetic datasets: atomic files, argument checks, split assignment, the loop.
 
-Files are written under a temporary name and renamed (:mod:`tasks.atomic`), so an
+Files are written under a temporary name and renamed (:mod:`mtsweep.atomic`), so an
 interrupted run leaves whole files or none. Image i is made from
 ``default_rng([seed, stream, i])`` and its split follows from i alone, so image i is the
 same file in the same place whatever the number of images requested.
