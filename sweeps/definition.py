@@ -87,7 +87,8 @@ class Sweep:
     evals: list[str]
     attacked: str
     report: str
-    measures: list[str]
+    # Measure name → the settings the sweep gives it (None: its defaults).
+    measures: dict[str, Any]
     presets: dict[str, dict[str, Any]]
     raw_models: dict[str, Any] = field(default_factory=dict)
     split_aux: bool = False
@@ -117,7 +118,10 @@ class Sweep:
             "seeds": list(p.get("seeds", [0])),
             "arch": p.get("arch", self.arch),
             "evals": list(p.get("evals", self.evals)),
-            "measures": list(p.get("measures", self.measures)),
+            "measures": {
+                name: as_mapping(parse_block(MEASURES[name].settings, raw, f"measures.{name}"))
+                for name, raw in self.measure_settings(p).items()
+            },
         }
         for block, cls in BLOCKS.items():
             raw = p.get(block, self.blocks.get(block))
@@ -167,7 +171,12 @@ class Sweep:
             )
         evals = tuple(p.get("evals", self.evals))
         adversarial = p.get("adversarial", self.blocks.get("adversarial"))
+        measures = self.measure_settings(p)
+        # The release's output_dim block is kept whether or not the measure runs: it is part
+        # of the trial key.
         output_dim = p.get("output_dim", self.blocks.get("output_dim"))
+        given = {"output_dim": dict(output_dim)} if output_dim else {}
+        given |= {name: dict(raw) for name, raw in measures.items() if raw}
         specs = []
         for m in models:
             attacked = m.main if self.attacked == "main" else m.train
@@ -190,12 +199,24 @@ class Sweep:
                         model=dict(p.get("model") or {}),
                         train=dict(p.get("train") or {}),
                         evaluation=dict(p.get("evaluation") or {}),
-                        measures=tuple(p.get("measures", self.measures)),
+                        measures=tuple(measures),
                         adversarial=dict(adversarial) if adversarial else None,
-                        output_dim=dict(output_dim) if output_dim else {},
+                        measure_settings=given,
                     )
                 )
         return specs
+
+    def measure_settings(self, preset: dict[str, Any]) -> dict[str, Any]:
+        """The measures a preset runs, each with the settings given to it (None: defaults);
+        the ``output_dim`` block (sweep- or preset-level) is that measure's settings unless
+        ``measures`` gives them by name."""
+        measures = dict(self.measures)
+        if "measures" in preset:
+            measures = _check_measures(preset["measures"], "measures")
+        old = preset.get("output_dim", self.blocks.get("output_dim"))
+        if "output_dim" in measures and measures["output_dim"] is None and old:
+            measures["output_dim"] = old
+        return measures
 
     def models_of(self, preset: dict[str, Any]) -> list[ModelEntry]:
         """The sweep's models under a preset (which may choose its own λ_a for pairs)."""
@@ -356,11 +377,18 @@ def _check_evals(evals: Any, where: str) -> list[str]:
     return [str(e) for e in evals]
 
 
-def _check_measures(measures: Any, where: str) -> list[str]:
-    _require(isinstance(measures, list), f"{where}: expected a list of measure names")
-    for m in measures:
+def _check_measures(measures: Any, where: str) -> dict[str, Any]:
+    """Measure names (a list), or names with their settings (a mapping), checked against
+    each measure's settings type; returns name → settings given (None: defaults)."""
+    _require(
+        isinstance(measures, list | dict),
+        f"{where}: expected a list of measure names or a mapping of names to settings",
+    )
+    given = measures if isinstance(measures, dict) else dict.fromkeys(measures)
+    for m, raw in given.items():
         _require(m in MEASURES, f"{where}: unknown measure {m!r}; known: {', '.join(MEASURES)}")
-    return list(measures)
+        parse_block(MEASURES[m].settings, raw, f"{where}.{m}")
+    return dict(given)
 
 
 def _check_arch(arch: Any, where: str) -> str:
@@ -448,7 +476,7 @@ def parse_sweep(raw: Any, source: Path | None = None) -> Sweep:
         evals=_check_evals(raw["evals"], "sweep.evals"),
         attacked=raw.get("attacked", "main"),
         report=raw.get("report", "main"),
-        measures=_check_measures(list(raw.get("measures", [])), "sweep.measures"),
+        measures=_check_measures(raw.get("measures", []), "sweep.measures"),
         presets=checked,
         reproduces=str(raw.get("reproduces", "")),
         description=str(raw.get("description", "")),

@@ -23,22 +23,14 @@ from torch.utils.data import Dataset
 from attacks.evaluation import evaluate
 from attacks.measures import MEASURES
 from models import build_model
-from orchestrator.trial.data import ensure_data, open_split
+from orchestrator.trial.data import data_uses, ensure_data, open_split
 from orchestrator.trial.pictures import prediction_figure
 from orchestrator.trial.result import TrialResult
 from orchestrator.trial.training import train_model
-from sweeps.presets import (
-    AdversarialConfig,
-    DataConfig,
-    EvalConfig,
-    ModelConfig,
-    TrainConfig,
-    parse_block,
-)
+from sweeps.presets import ModelConfig
 from sweeps.spec import TrialSpec
 from tasks.augment import Augment, AugmentedDataset
 from tasks.batches import Batch, collate
-from tasks.registry import get_task
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +97,6 @@ def weights_path(model: ModelConfig, data_root: Path) -> Path | None:
 def selection_metrics(
     spec: TrialSpec,
     root: Path,
-    data: DataConfig,
-    ev: EvalConfig,
     model: torch.nn.Module,
     tasks: list,
     attacked: list,
@@ -114,6 +104,7 @@ def selection_metrics(
 ) -> dict[str, float]:
     """The main task's clean metrics on the selection split, as eval ``selection``: what a
     λ_a selection compares candidates on, apart from the split the cells are reported on."""
+    data, ev = spec.config.data, spec.config.evaluation
     split = open_split(spec.dataset, root, data, tasks, ev.select_split, limit=ev.n_images)
     main = [t for t in tasks if t.name in spec.main_tasks]
     nested = evaluate(
@@ -147,11 +138,10 @@ def run_trial(
         torch.set_num_threads(threads)
     seed_everything(spec.seed)
     device = pick_device(gpus)
-    data = parse_block(DataConfig, spec.data, "data")
-    ev = parse_block(EvalConfig, spec.evaluation, "evaluation")
-    train_cfg = parse_block(TrainConfig, spec.train, "train")
-    model_cfg = parse_block(ModelConfig, spec.model, "model")
-    tasks = [get_task(spec.dataset, n, convention=data.convention) for n in spec.train_tasks]
+    cfg = spec.config
+    data, ev = cfg.data, cfg.evaluation
+    (use,) = data_uses([spec])
+    tasks = list(use.tasks)
     by_name = {t.name: t for t in tasks}
     attacked = [by_name[n] for n in spec.attacked]
     root = ensure_data(spec.dataset, data)
@@ -162,23 +152,18 @@ def run_trial(
     eval_set = open_split(spec.dataset, root, data, tasks, ev.split, limit=ev.n_images)
 
     model = build_model(
-        spec.arch, tasks, width=model_cfg.width, init_from=weights_path(model_cfg, root)
-    )
-    adversarial = (
-        parse_block(AdversarialConfig, spec.adversarial, "adversarial")
-        if spec.adversarial
-        else None
+        spec.arch, tasks, width=cfg.model.width, init_from=weights_path(cfg.model, root)
     )
     trained = train_model(
         model,
         tasks,
         spec.weights,
         train_set,
-        train_cfg,
+        cfg.train,
         storage / "checkpoints" / spec.model_key,
         device,
         spec.seed,
-        adversarial_eval=adversarial.eval if adversarial else None,
+        adversarial_eval=cfg.adversarial.eval if cfg.adversarial else None,
         attacked=attacked,
         on_epoch=on_epoch,
         loader_workers=loader_workers,
@@ -201,11 +186,9 @@ def run_trial(
     )
     metrics = flatten_metrics(nested)
     if ev.select_split and spec.aux_tasks:
-        metrics.update(selection_metrics(spec, root, data, ev, model, tasks, attacked, device))
-    for name in spec.measures:
-        metrics.update(
-            MEASURES[name].compute(model, batches, tasks, attacked, spec.output_dim, spec.seed)
-        )
+        metrics.update(selection_metrics(spec, root, model, tasks, attacked, device))
+    for name, settings in cfg.measures.items():
+        metrics.update(MEASURES[name].compute(model, batches, tasks, attacked, settings, spec.seed))
     t_attack = time.perf_counter() - t1
 
     first = collate([eval_set[0]])
