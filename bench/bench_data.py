@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from orchestrator.sweep.estimate import time_steps
 from orchestrator.sweep.plan import Request, make_plan
+from orchestrator.trial.timing import time_steps
 from orchestrator.trial.training import train_loader
 from sweeps.presets import TrainConfig
 from tasks.datasets import get_dataset

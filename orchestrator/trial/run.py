@@ -26,6 +26,7 @@ from models import build_model
 from orchestrator.trial.data import data_uses, ensure_data, open_split
 from orchestrator.trial.pictures import prediction_figure
 from orchestrator.trial.result import TrialResult
+from orchestrator.trial.setup import pick_device
 from orchestrator.trial.training import train_model
 from sweeps.presets import ModelConfig
 from sweeps.spec import TrialSpec
@@ -44,24 +45,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def pick_device(gpus: float | None = None) -> torch.device:
-    """The device of a trial that booked ``gpus`` GPUs (None: not booked, use any GPU).
-
-    A trial booked with no GPU never touches CUDA: Ray leaves such a worker's
-    CUDA_VISIBLE_DEVICES alone, so ``cuda`` would silently share the card with trials that
-    did book it. A fractional trial caps its CUDA allocator at its fraction of the card,
-    so one heavy trial cannot take its neighbours' memory.
-    """
-    if gpus is not None and gpus <= 0:
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        return torch.device("cpu")
-    device = torch.device("cuda")
-    if gpus is not None and gpus < 1:
-        torch.cuda.set_per_process_memory_fraction(gpus, device)
-    return device
 
 
 def flatten_metrics(nested: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
