@@ -76,6 +76,21 @@ class ModelEntry:
         return {t: (1.0 / len(self.main) if t in self.main else aux) for t in self.train}
 
 
+@dataclass(frozen=True)
+class MergedPreset:
+    """One preset as its trials see it, before defaults: ``--set`` applied and checked, and
+    the sweep's arch, evaluations, measures and sweep-level blocks where it sets none."""
+
+    name: str
+    raw: dict[str, Any]  # the preset's own mapping, --set applied
+    seeds: tuple[int, ...]
+    arch: str
+    evals: tuple[str, ...]
+    measures: dict[str, Any]  # measure name → the settings given (None: its defaults)
+    blocks: dict[str, Any]  # block name → the mapping given (absent: not given)
+    models: list[ModelEntry]
+
+
 @dataclass
 class Sweep:
     """A checked sweep file: its models, evaluations and raw presets (checked, not merged)."""
@@ -97,10 +112,22 @@ class Sweep:
     blocks: dict[str, Any] = field(default_factory=dict)  # sweep-level adversarial/output_dim
     reduction: str = "none"
     source: Path | None = None
+    _merged: dict[tuple, MergedPreset] = field(default_factory=dict, repr=False, compare=False)
 
     # ---------------------------------------------------------------- presets
     def preset(self, name: str, overrides: list[str] | None = None) -> dict[str, Any]:
         """A preset's raw mapping with ``--set`` overrides applied and checked."""
+        return self.merged(name, overrides).raw
+
+    def merged(self, name: str, overrides: list[str] | None = None) -> MergedPreset:
+        """A preset with ``--set`` applied and checked, merged with the sweep's own choices:
+        worked out once per (preset, overrides) and shared by every reader."""
+        key = (name, tuple(overrides or ()))
+        if key not in self._merged:
+            self._merged[key] = self._merge(name, list(key[1]))
+        return self._merged[key]
+
+    def _merge(self, name: str, overrides: list[str]) -> MergedPreset:
         if name not in self.presets:
             raise SweepError(
                 f"sweep {self.name!r} has no preset {name!r}; choose one of {', '.join(self.presets)}"
@@ -109,33 +136,46 @@ class Sweep:
         if overrides:
             raw = apply_overrides(raw, overrides, f"presets.{name}")
             check_preset(name, raw)
-        return raw
+        blocks = {block: raw.get(block, self.blocks.get(block)) for block in BLOCKS}
+        return MergedPreset(
+            name=name,
+            raw=raw,
+            seeds=tuple(raw.get("seeds", [0])),
+            arch=raw.get("arch", self.arch),
+            evals=tuple(raw.get("evals", self.evals)),
+            measures=self._measure_settings(raw),
+            blocks={k: v for k, v in blocks.items() if v is not None},
+            models=self.models_of(raw),
+        )
 
     def resolved(self, name: str, overrides: list[str] | None = None) -> dict[str, Any]:
         """The preset as a trial sees it: every block with its defaults filled in."""
-        p = self.preset(name, overrides)
+        p = self.merged(name, overrides)
         out: dict[str, Any] = {
-            "seeds": list(p.get("seeds", [0])),
-            "arch": p.get("arch", self.arch),
-            "evals": list(p.get("evals", self.evals)),
+            "seeds": list(p.seeds),
+            "arch": p.arch,
+            "evals": list(p.evals),
             "measures": {
-                name: as_mapping(parse_block(MEASURES[name].settings, raw, f"measures.{name}"))
-                for name, raw in self.measure_settings(p).items()
+                measure: as_mapping(
+                    parse_block(MEASURES[measure].settings, raw, f"measures.{measure}")
+                )
+                for measure, raw in p.measures.items()
             },
         }
         for block, cls in BLOCKS.items():
-            raw = p.get(block, self.blocks.get(block))
-            if block in SWEEP_BLOCKS and raw is None:
+            if block in SWEEP_BLOCKS and block not in p.blocks:
                 continue
-            out[block] = as_mapping(parse_block(cls, raw, f"presets.{name}.{block}"))
+            out[block] = as_mapping(
+                parse_block(cls, p.blocks.get(block), f"presets.{name}.{block}")
+            )
         return out
 
     def resources(self, preset: str, overrides: list[str] | None = None) -> ResourcesConfig:
-        raw = self.preset(preset, overrides).get("resources")
+        raw = self.merged(preset, overrides).blocks.get("resources")
         return parse_block(ResourcesConfig, raw, f"presets.{preset}.resources")
 
     def needs_data_root(self, preset: str) -> bool:
-        data = self.presets.get(preset, {}).get("data")
+        data = self.merged(preset).blocks.get("data")
         return parse_block(DataConfig, data, "data").source == "real"
 
     # ---------------------------------------------------------------- expansion
@@ -153,10 +193,10 @@ class Sweep:
         ``require_data=False`` expands a real-data preset without a data root (to show, count
         or look trials up): the root is not part of the trial key.
         """
-        p = self.preset(preset, overrides)
-        models = self._narrowed(self.models_of(p), tasks)
-        seed_list = list(seeds) if seeds is not None else list(p.get("seeds", [0]))
-        data = dict(p.get("data") or {})
+        p = self.merged(preset, overrides)
+        models = self._narrowed(p.models, tasks)
+        seed_list = list(seeds) if seeds is not None else list(p.seeds)
+        data = dict(p.blocks.get("data") or {})
         if data_root is not None:
             data = {**data, "source": "real", "root": str(Path(data_root).expanduser().resolve())}
         elif (
@@ -169,14 +209,12 @@ class Sweep:
                 f"preset {preset!r} of {self.name!r} reads real {self.dataset} data: pass "
                 "--data-root DIR (or --set data.packed=DIR), or use the smoke preset (synthetic data)"
             )
-        evals = tuple(p.get("evals", self.evals))
-        adversarial = p.get("adversarial", self.blocks.get("adversarial"))
-        measures = self.measure_settings(p)
+        adversarial = p.blocks.get("adversarial")
         # The release's output_dim block is kept whether or not the measure runs: it is part
         # of the trial key.
-        output_dim = p.get("output_dim", self.blocks.get("output_dim"))
+        output_dim = p.blocks.get("output_dim")
         given = {"output_dim": dict(output_dim)} if output_dim else {}
-        given |= {name: dict(raw) for name, raw in measures.items() if raw}
+        given |= {name: dict(raw) for name, raw in p.measures.items() if raw}
         specs = []
         for m in models:
             attacked = m.main if self.attacked == "main" else m.train
@@ -187,26 +225,26 @@ class Sweep:
                         sweep=self.name,
                         preset=preset,
                         dataset=self.dataset,
-                        arch=p.get("arch", self.arch),
+                        arch=p.arch,
                         train_tasks=m.train,
                         main_tasks=m.main,
                         weights=m.weights(),
-                        evals=tuple(e for e in evals if applies_to(e, tasks_attacked)),
+                        evals=tuple(e for e in p.evals if applies_to(e, tasks_attacked)),
                         attacked=attacked,
                         report=m.main if self.report == "main" else m.train,
                         seed=int(seed),
                         data=data,
-                        model=dict(p.get("model") or {}),
-                        train=dict(p.get("train") or {}),
-                        evaluation=dict(p.get("evaluation") or {}),
-                        measures=tuple(measures),
+                        model=dict(p.blocks.get("model") or {}),
+                        train=dict(p.blocks.get("train") or {}),
+                        evaluation=dict(p.blocks.get("evaluation") or {}),
+                        measures=tuple(p.measures),
                         adversarial=dict(adversarial) if adversarial else None,
                         measure_settings=given,
                     )
                 )
         return specs
 
-    def measure_settings(self, preset: dict[str, Any]) -> dict[str, Any]:
+    def _measure_settings(self, preset: dict[str, Any]) -> dict[str, Any]:
         """The measures a preset runs, each with the settings given to it (None: defaults);
         the ``output_dim`` block (sweep- or preset-level) is that measure's settings unless
         ``measures`` gives them by name."""

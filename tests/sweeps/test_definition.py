@@ -150,3 +150,18 @@ def test_measures_take_their_settings_by_name_and_the_release_block_keeps_its_ke
         raw["presets"]["smoke"] = {**by_name, "measures": bad}
         with pytest.raises(SweepError, match=message):
             parse_sweep(raw)
+
+
+def test_set_is_applied_and_merged_once_for_every_reader(monkeypatch):
+    import sweeps.definition as definition
+
+    sweep = load_sweep("taskonomy-pairs")
+    applied = []
+    real = definition.apply_overrides
+    monkeypatch.setattr(definition, "apply_overrides", lambda *a: applied.append(a[1]) or real(*a))
+    overrides = ["train.epochs=2", "resources.cpus_per_trial=2", "evals=[clean]"]
+    specs = sweep.expand("smoke", tasks=["s"], overrides=overrides)
+    assert sweep.resources("smoke", overrides).cpus_per_trial == 2
+    assert sweep.resolved("smoke", overrides)["train"]["epochs"] == 2
+    assert applied == [overrides]  # once, whoever asks
+    assert [(s.config.train.epochs, s.evals) for s in specs] == [(2, ("clean",))]
