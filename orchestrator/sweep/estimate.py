@@ -154,11 +154,19 @@ class Estimate:
             )
         models = len({c.spec.model_key for c in self.trials})
         lines.append(
-            f"sweep: {self.device_s / 3600:.3g} {self.kind}-hours ({models} models trained "
+            f"sweep: {_device_time(self.device_s, self.kind)} ({models} models trained "
             f"in {duration(self.train_s)}, evaluations {duration(self.eval_s)}); wall "
             f"{duration(self.wall_s)} on {self.slots.described}"
         )
         return "\n".join(lines)
+
+
+def _device_time(seconds: float, kind: str) -> str:
+    """``13,490 GPU-hours`` or ``3.5 GPU-hours``; below 0.1 h, ``90 s of CPU time``."""
+    hours = seconds / 3600
+    if hours < 0.1:
+        return f"{duration(seconds)} of {kind} time"
+    return f"{hours:,.0f} {kind}-hours" if hours >= 100 else f"{hours:.2g} {kind}-hours"
 
 
 def _span(values: Sequence, show=duration) -> str:

@@ -156,4 +156,4 @@ def test_cli_summarises_per_kind_of_model_and_packs_trials_on_cpus(tmp_path, cap
         out = capsys.readouterr().out
         assert f"on {cpus} CPU(s) at 1 per trial: {cpus} side by side" in out
         walls[cpus] = out.splitlines()[-1]
-    assert "CPU-hours" in walls[1]
+    assert "s of CPU time (2 models trained" in walls[1]
