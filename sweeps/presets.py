@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from attacks.measures import OutputDimConfig
+from sweeps.yaml_numbers import load_yaml
 from tasks.errors import MtsweepError
 
 
@@ -98,7 +99,7 @@ class EvalConfig:
     n_images: int | None = field(default=None, metadata={"min": 1})  # None: the whole split
     batch_size: int = field(default=16, metadata={"min": 1})
     # Where the candidates of a λ_a selection (aux_weight: {select: […]}) are compared: the
-    # main task's clean primary metric on this split, recorded as eval "selection"; the
+    # main task's clean primary metric on this split, recorded as eval "selection_<split>"; the
     # reported cells come from ``split``.
     select_split: str | None = None
 
@@ -207,7 +208,7 @@ def parse_block(cls: type[B], raw: Any, where: str) -> B:
             raise unknown_key(where, str(key), list(fields))
         ok, converted = _conforms(value, hints[key])
         low = fields[key].metadata.get("min")
-        if ok and low is not None and isinstance(converted, int | float) and converted < low:
+        if ok and low is not None and any(n < low for n in _numbers(converted)):
             ok = False
         if not ok:
             bound = f" >= {low:g}" if low is not None else ""
@@ -224,7 +225,16 @@ def parse_block(cls: type[B], raw: Any, where: str) -> B:
     ]
     if missing:
         raise SweepError(f"{where}.{missing[0]}: required key is missing")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as err:  # a block's own check of its values together (__post_init__)
+        raise SweepError(f"{where}.{err}") from None
+
+
+def _numbers(value: Any) -> list[float]:
+    """The numbers a value holds: itself, or the items of a list of numbers."""
+    items = value if isinstance(value, list | tuple) else [value]
+    return [n for n in items if isinstance(n, int | float) and not isinstance(n, bool)]
 
 
 def as_mapping(block: Any) -> dict[str, Any]:
@@ -244,7 +254,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=3"
         )
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = load_yaml(value) if value.strip() else None
     except yaml.YAMLError:
         raise SweepError(f"--set {text!r}: the value is not valid YAML") from None
     return path, parsed

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
+from orchestrator.cli import main
 from sweeps.definition import SweepError, builtin_names, load_sweep, parse_sweep
 from sweeps.spec import TrialSpec
 
@@ -62,6 +63,21 @@ def test_tasks_and_seeds_narrow_and_widen():
         "normal",
     }
     assert len(sweep.expand("smoke", tasks=["s", "d", "n"], seeds=[0, 1, 2])) == 27
+
+
+def test_tasks_take_the_papers_letters_run_together(capsys):
+    """``--tasks sdn`` as the paper (and a sweep file's ``train: dn``) writes it."""
+    keys = []
+    for tasks in ("sdn", "s,d,n", "s,dn", "segment_semantic,depth_zbuffer,normal"):
+        assert main(["show", "taskonomy-pairs", "--tasks", tasks]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("taskonomy-pairs/smoke: 9 trials"), tasks
+        keys.append(sorted(line.split()[0] for line in lines[2:]))
+    assert all(k == keys[0] for k in keys)
+    assert main(["show", "taskonomy-pairs", "--tasks", "sdx"]) == 2
+    err = capsys.readouterr().err
+    assert "--tasks: 'sdx' is neither a task nor a run of task letters" in err
+    assert "unknown taskonomy task 'x'" in err
 
 
 def test_paper_preset_needs_real_data():
@@ -127,3 +143,41 @@ def test_unreadable_or_unknown_files(tmp_path):
         load_sweep(str(bad))
     with pytest.raises(SweepError, match="does not exist"):
         load_sweep(str(tmp_path / "missing.yaml"))
+
+
+def test_measures_take_their_settings_by_name_and_the_release_block_keeps_its_keys():
+    raw = yaml.safe_load(load_sweep("output-dimensionality").source.read_text())
+    smoke = raw["presets"]["smoke"]
+    release = parse_sweep(raw).expand("smoke")
+    by_name = {**smoke, "measures": {"output_dim": smoke.pop("output_dim")}}
+    raw["presets"]["smoke"] = by_name
+    raw.pop("output_dim")
+    assert [s.trial_key for s in parse_sweep(raw).expand("smoke")] == [s.trial_key for s in release]
+    # Both measures side by side: each gets its own settings, parsed once per trial.
+    by_name["measures"]["grad_norm"] = None
+    (spec, *_) = parse_sweep(raw).expand("smoke")
+    assert spec.measures == ("output_dim", "grad_norm")
+    assert spec.config.measures["output_dim"].draws == 5
+    for bad, message in [
+        ({"grad_norm": {"draws": 2}}, r"presets.smoke.measures.grad_norm.draws: unknown key"),
+        ({"output_dim": {"ks": [0]}}, r"presets.smoke.measures.output_dim.ks: .* >= 1"),
+        ({"outdim": None}, "unknown measure 'outdim'"),
+    ]:
+        raw["presets"]["smoke"] = {**by_name, "measures": bad}
+        with pytest.raises(SweepError, match=message):
+            parse_sweep(raw)
+
+
+def test_set_is_applied_and_merged_once_for_every_reader(monkeypatch):
+    import sweeps.definition as definition
+
+    sweep = load_sweep("taskonomy-pairs")
+    applied = []
+    real = definition.apply_overrides
+    monkeypatch.setattr(definition, "apply_overrides", lambda *a: applied.append(a[1]) or real(*a))
+    overrides = ["train.epochs=2", "resources.cpus_per_trial=2", "evals=[clean]"]
+    specs = sweep.expand("smoke", tasks=["s"], overrides=overrides)
+    assert sweep.resources("smoke", overrides).cpus_per_trial == 2
+    assert sweep.resolved("smoke", overrides)["train"]["epochs"] == 2
+    assert applied == [overrides]  # once, whoever asks
+    assert [(s.config.train.epochs, s.evals) for s in specs] == [(2, ("clean",))]
