@@ -17,8 +17,11 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from attacks.eval_names import parse_eval
 from models import MultiTaskLoss, build_model
-from tasks.registry import Task
+from orchestrator.trial.data import image_size
+from sweeps.spec import TrialSpec
+from tasks.registry import Task, get_task
 
 META = torch.device("meta")
 # Bytes of optimiser state per parameter byte: Adam keeps two moments, SGD one momentum.
@@ -103,7 +106,8 @@ def count_steps(
     attacked: Sequence[Task],
     *,
     width: float | None,
-    image_size: int,
+    train_size: int,
+    eval_size: int,
     train_batch: int,
     eval_batch: int,
     optimizer: str = "adam",
@@ -122,20 +126,20 @@ def count_steps(
     attack_criterion = MultiTaskLoss(attacked, {t.name: 1.0 for t in attacked})
     model.train()
     train_flops, train_saved = _loss_and_flops(
-        model, criterion, train_batch, image_size, tasks, wrt_input=False, half=amp
+        model, criterion, train_batch, train_size, tasks, wrt_input=False, half=amp
     )
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
     if adversarial_steps:
         per_attack, _ = _loss_and_flops(
-            model, attack_criterion, train_batch, image_size, attacked, wrt_input=True, half=amp
+            model, attack_criterion, train_batch, train_size, attacked, wrt_input=True, half=amp
         )
         train_flops += adversarial_steps * per_attack
     attack_flops, attack_saved = _loss_and_flops(
-        model, attack_criterion, eval_batch, image_size, attacked, wrt_input=True, half=False
+        model, attack_criterion, eval_batch, eval_size, attacked, wrt_input=True, half=False
     )
-    forward_flops = _forward_flops(model, eval_batch, image_size, tasks)
+    forward_flops = _forward_flops(model, eval_batch, eval_size, tasks)
     state = OPTIMIZER_STATE[optimizer]
     return StepCost(
         train_flops=train_flops,
@@ -143,4 +147,28 @@ def count_steps(
         forward_flops=forward_flops,
         train_bytes=params * (2 + state) + train_saved,
         eval_bytes=params + attack_saved,
+    )
+
+
+def count_trial_steps(spec: TrialSpec) -> StepCost:
+    """:func:`count_steps` of ``spec``'s model at its preset's sizes (training at the crop,
+    when the preset crops)."""
+    cfg = spec.config
+    tasks = [get_task(spec.dataset, n, convention=cfg.data.convention) for n in spec.train_tasks]
+    attacked = [t for t in tasks if t.name in spec.attacked] or tasks[:1]
+    side = image_size(spec.dataset, cfg.data)
+    adversarial = parse_eval(cfg.adversarial.eval).steps if cfg.adversarial else 0
+    return count_steps(
+        spec.arch,
+        tasks,
+        spec.weights,
+        attacked,
+        width=cfg.model.width,
+        train_size=cfg.data.crop or side,
+        eval_size=side,
+        train_batch=cfg.train.batch_size,
+        eval_batch=cfg.evaluation.batch_size,
+        optimizer=cfg.train.optimizer,
+        amp=cfg.train.amp,
+        adversarial_steps=max(adversarial, 1) if cfg.adversarial else 0,
     )

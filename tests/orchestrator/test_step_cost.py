@@ -15,7 +15,13 @@ WEIGHTS = {"segment_semantic": 1.0, "normal": 0.1}
 
 
 def cost(batch: int = 2, **kw):
-    kw = {"width": 8, "image_size": 32, "train_batch": batch, "eval_batch": batch} | kw
+    kw = {
+        "width": 8,
+        "train_size": 32,
+        "eval_size": 32,
+        "train_batch": batch,
+        "eval_batch": batch,
+    } | kw
     return count_steps("resnet18", TASKS, WEIGHTS, TASKS[:1], **kw)
 
 
