@@ -150,6 +150,17 @@ class CityscapesDataset(SampleReader):
 
 # The paper's 680×340 frames (image_size is the height).
 register_dataset(
-    DatasetKind("cityscapes", CityscapesDataset, write_cityscapes, image_size=340, order=1),
+    DatasetKind(
+        "cityscapes",
+        CityscapesDataset,
+        write_cityscapes,
+        image_size=340,
+        order=1,
+        split_sizes={
+            "train": (2975, "Cityscapes fine: 2975 train (Cordts et al. 2016)"),
+            "val": (500, "Cityscapes fine: 500 val (Cordts et al. 2016)"),
+            "test": (1525, "Cityscapes fine: 1525 test (Cordts et al. 2016)"),
+        },
+    ),
     tasks=CITYSCAPES_TASKS,
 )
