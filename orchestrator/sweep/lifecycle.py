@@ -16,7 +16,14 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from orchestrator.sweep.lease import DriverLease
+from orchestrator.sweep.mlflow_store import TrackingError, quiet_libraries, redact
 from orchestrator.sweep.outbox import Outbox
+from orchestrator.sweep.parent_run import (
+    open_sweep_run,
+    record_reduction,
+    select_reruns,
+    supersede,
+)
 from orchestrator.sweep.plan import Plan, claim_out_dir
 from orchestrator.sweep.preflight import (
     check_cluster_capacity,
@@ -25,13 +32,6 @@ from orchestrator.sweep.preflight import (
     real_data_fingerprints,
 )
 from orchestrator.sweep.ray_backend import BeforeTrial
-from orchestrator.sweep.store import TrackingError, quiet_libraries, redact
-from orchestrator.sweep.sweep_run import (
-    open_sweep_run,
-    record_reduction,
-    select_reruns,
-    supersede,
-)
 from orchestrator.sweep.tracking import (
     DATA_TAG,
     GIT_COMMIT_TAG,

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.reductions import get_reduction
+from orchestrator.sweep.mlflow_store import default_tracking_uri
 from orchestrator.sweep.ray_backend import Resources
-from orchestrator.sweep.store import default_tracking_uri
 from sweeps.definition import Sweep, SweepError, load_sweep
 from sweeps.spec import TrialSpec
 from tasks.atomic import replace_atomically

@@ -25,9 +25,9 @@ from typing import Any
 
 from ray import tune
 
+from orchestrator.sweep.mlflow_store import redact, server_down_reason
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.progress import Progress
-from orchestrator.sweep.store import redact, server_down_reason
 from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.result import KeptResultError, TrialResult, read_kept_result
 from sweeps.spec import TrialSpec

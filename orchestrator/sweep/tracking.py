@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.reductions.table import TRIALS_COLUMNS
-from orchestrator.sweep.store import (
+from orchestrator.sweep.mlflow_store import (
     TrackingError,
     bound_http_retries,
     check_tracking_uri,

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from orchestrator.sweep.store import TrackingError
+from orchestrator.sweep.mlflow_store import TrackingError
 from orchestrator.sweep.tracking import Tracker
 from tests.helpers.cluster import MlflowServer
 

@@ -13,8 +13,8 @@ from mlflow.tracking import MlflowClient
 import mtsweep
 from orchestrator.cli import main
 from orchestrator.sweep.lifecycle import run_sweep
+from orchestrator.sweep.mlflow_store import default_tracking_uri
 from orchestrator.sweep.plan import Request, make_plan
-from orchestrator.sweep.store import default_tracking_uri
 from tests.helpers.drills import FailFirstAttempts
 from tests.helpers.mlflow_runs import runs_of, sweep_runs_of
 

@@ -7,10 +7,10 @@ from collections import Counter
 import pytest
 from mlflow.tracking import MlflowClient
 
+from orchestrator.sweep.mlflow_store import default_tracking_uri
 from orchestrator.sweep.plan import OutDirError, Request, claim_out_dir, make_plan, read_request
 from orchestrator.sweep.progress import Progress
 from orchestrator.sweep.recorder import ingest_kept_results
-from orchestrator.sweep.store import default_tracking_uri
 from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.result import TrialResult, kept_path, write_kept_result
 from tests.helpers.sweep_files import TINY_SWEEP

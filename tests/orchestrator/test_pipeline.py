@@ -16,8 +16,8 @@ from mlflow.tracking import MlflowClient
 from orchestrator.cli import main
 from orchestrator.reductions.table import TRIALS_COLUMNS, read_summary
 from orchestrator.sweep.lifecycle import run_sweep
+from orchestrator.sweep.mlflow_store import default_tracking_uri
 from orchestrator.sweep.plan import Request, make_plan
-from orchestrator.sweep.store import default_tracking_uri
 from tests.helpers.drills import FailFirstAttempts
 from tests.helpers.mlflow_runs import runs_of as mlflow_runs
 from tests.helpers.sweep_files import TINY_SWEEP as TINY

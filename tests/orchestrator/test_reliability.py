@@ -24,10 +24,10 @@ from mlflow.exceptions import MlflowException
 from orchestrator.cli import main
 from orchestrator.sweep.lease import LEASE_FILE, DriverLease, LeaseHeldError
 from orchestrator.sweep.lifecycle import _note_changes
+from orchestrator.sweep.mlflow_store import create_sqlite_store
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.preflight import data_fingerprint
 from orchestrator.sweep.recorder import ingest_kept_results
-from orchestrator.sweep.store import create_sqlite_store
 from orchestrator.sweep.tracking import GIT_COMMIT_TAG, VERSION_TAG, Tracker, code_version
 from orchestrator.trial.result import TrialResult, kept_path
 from orchestrator.trial.run import pick_device
