@@ -58,4 +58,4 @@ def test_an_unauthenticated_request_is_refused(auth_server, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
     tracker = Tracker(auth_server.uri, "tiny-pairs", "smoke")
-    assert tracker.finished_keys() == set()
+    assert tracker.snapshot().finished_keys() == set()

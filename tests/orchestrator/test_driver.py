@@ -74,5 +74,5 @@ def test_kept_results_are_recorded_once_and_garbled_ones_rerun(plan):
     kept_path(plan.storage, garbled.trial_key).write_text('{"trial_key": "not even close"')
     assert ingest_kept_results(tracker, plan.specs, plan.storage, set()) == {good.trial_key}
     assert ingest_kept_results(tracker, plan.specs, plan.storage, {good.trial_key}) == set()
-    assert tracker.finished_keys() == {good.trial_key}
+    assert tracker.snapshot().finished_keys() == {good.trial_key}
     assert default_tracking_uri(plan.out) == plan.tracking_uri
