@@ -137,6 +137,7 @@ def request_of(args: argparse.Namespace):
             data_root=data_root or recorded.data_root,
             tracking_uri=args.tracking_uri or recorded.tracking_uri,
             storage=getattr(args, "storage", None) or recorded.storage,
+            extends=recorded.extends,
         )
     sweep = args.sweep
     if Path(sweep).suffix in (".yaml", ".yml") or Path(sweep).exists():

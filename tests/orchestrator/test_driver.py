@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from mlflow.tracking import MlflowClient
 
+from orchestrator.cli import main
 from orchestrator.sweep.mlflow_store import default_tracking_uri
 from orchestrator.sweep.plan import OutDirError, Request, claim_out_dir, make_plan, read_request
 from orchestrator.sweep.progress import Progress
@@ -48,6 +49,19 @@ def test_the_out_dir_records_the_request_and_refuses_another_sweep(plan, tmp_pat
         claim_out_dir(other)
     claim_out_dir(other, force=True)
     assert read_request(tmp_path).sweep == "output-dimensionality"
+
+
+def test_a_rerun_that_asks_for_other_trials_is_refused_in_one_line(plan, tmp_path, capsys):
+    claim_out_dir(plan)  # what a run of the plan records before it trains
+    argv = ["run", str(TINY_SWEEP), "--out", str(tmp_path), "--no-reduce"]
+    assert main([*argv, "--set", "train.epochs=3", "--set", "train.lr=0.01"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--set train.lr=0.01" in err and "--extend" in err and len(err.splitlines()) == 1
+    assert main([*argv, "--tasks", "s,d"]) == 2
+    err = capsys.readouterr().err
+    assert "--tasks s,d (recorded: all)" in err and "without --set train.epochs=3" in err
+    recorded = read_request(tmp_path)  # the record is untouched
+    assert (recorded.overrides, recorded.tasks) == (("train.epochs=3",), None)
 
 
 def test_live_epochs_then_the_final_result_log_each_step_once(plan):

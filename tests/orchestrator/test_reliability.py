@@ -24,12 +24,12 @@ from mlflow.exceptions import MlflowException
 from orchestrator.cli import main
 from orchestrator.sweep.lease import LEASE_FILE, DriverLease, LeaseHeldError
 from orchestrator.sweep.lifecycle import _note_changes
+from orchestrator.sweep.mlflow_schema import GIT_COMMIT_TAG, VERSION_TAG
 from orchestrator.sweep.mlflow_store import create_sqlite_store
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.preflight import data_fingerprint
-from orchestrator.sweep.recorder import ingest_kept_results
-from orchestrator.sweep.mlflow_schema import GIT_COMMIT_TAG, VERSION_TAG
 from orchestrator.sweep.provenance import code_version
+from orchestrator.sweep.recorder import ingest_kept_results
 from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.result import TrialResult, kept_path
 from orchestrator.trial.run import pick_device
