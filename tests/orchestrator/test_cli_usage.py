@@ -128,7 +128,7 @@ def test_a_failed_trial_is_explained_then_runs_live_nested_and_reruns_on_request
     assert tags["mtsweep.node"] == live_node
     params = run.data.params  # every resolved setting, also those the YAML leaves out
     assert params["train.momentum"] == "0.9" and params["data.convention"] == "standley"
-    assert params["train.epochs"] == "2" and params["model.width"] == "8"
+    assert params["train.epochs"] == "2" and float(params["model.width"]) == 8
     (parent,) = sweep_runs_of(uri, "one-model/smoke")
     assert tags["mlflow.parentRunId"] == parent.info.run_id
     sweep_params = parent.data.params  # the request, the resolved preset and the versions
