@@ -3,7 +3,7 @@
     import mtsweep
     mtsweep.run("taskonomy-pairs", tasks=["s", "d", "n"], overrides={"train.epochs": 3},
                 out="runs/fig7-small")
-    trials = mtsweep.trials("runs/fig7-small")        # DESIGN's trials table
+    trials = mtsweep.trials("runs/fig7-small")        # the trials table (docs/formats.md §4)
     fig7 = mtsweep.results("runs/fig7-small")["fig7"]  # the reduced result table
 
 Everything the CLI does goes through the same life cycle (``orchestrator.sweep``), so a run

@@ -53,7 +53,7 @@ from tasks.registry import Task, get_task
 
 log = logging.getLogger(__name__)
 
-ESTIMATED = "≈25 buildings × ~9.4k views (one building, Cauthron, has 9,464; reference/taskonomy-format.md §1.2–1.3)"
+ESTIMATED = "≈25 buildings × ~9.4k views (one building, Cauthron, has 9,464; docs/formats.md §6)"
 # Samples per split at paper scale, used when no data root is given: (count, source).
 KNOWN_COUNTS: dict[tuple[str, str | None, str], tuple[int, str]] = {
     ("taskonomy", "tiny", "train"): (235_000, "an estimate: " + ESTIMATED),
