@@ -51,6 +51,15 @@ def test_set_changes_the_trials_and_show_config_reflects_it(capsys):
     assert resolved["train"]["epochs"] == 2 and resolved["model"]["width"] == 4
 
 
+def test_synth_writes_to_its_to_and_to_the_old_out_spelling(tmp_path, capsys):
+    for flag in ("--to", "--out"):
+        target = tmp_path / flag.strip("-")
+        assert main(["synth", "taskonomy", flag, str(target), "--n", "2", "--size", "8"]) == 0
+        assert len(list(target.rglob("*_domain_rgb.png"))) == 2
+    assert main(["synth", "taskonomy"]) == 2
+    assert "give --to DIR" in capsys.readouterr().err
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
