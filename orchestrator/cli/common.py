@@ -137,7 +137,6 @@ def request_of(args: argparse.Namespace):
             data_root=data_root or recorded.data_root,
             tracking_uri=args.tracking_uri or recorded.tracking_uri,
             storage=getattr(args, "storage", None) or recorded.storage,
-            extends=recorded.extends,
         )
     sweep = args.sweep
     if Path(sweep).suffix in (".yaml", ".yml") or Path(sweep).exists():
@@ -158,8 +157,10 @@ def request_of(args: argparse.Namespace):
 def plan_of(args: argparse.Namespace, require_data: bool = False, **flags):
     """The plan of the arguments' request (a real-data preset needs no root unless running)."""
     from orchestrator.sweep.plan import make_plan
+    from orchestrator.sweep.request_guard import with_recorded_extensions
 
-    return make_plan(request_of(args), out=args.out, require_data=require_data, **flags)
+    plan = make_plan(request_of(args), out=args.out, require_data=require_data, **flags)
+    return with_recorded_extensions(plan, require_data=require_data, **flags)
 
 
 def states_line(states, total: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 from orchestrator.sweep.plan import (
     REQUEST_FILE,
@@ -43,29 +44,39 @@ def differences(recorded: Request, asked: Request) -> list[str]:
     return out
 
 
-def guard_request(plan: Plan, extend: bool = False, **flags) -> Plan:
-    """The plan to run in ``plan.out``: as asked when the directory is new or holds the same
-    request; with the recorded trials added under ``--extend``; else an OutDirError.
-
-    Another sweep's directory is ``claim_out_dir``'s to refuse. ``flags`` are make_plan's.
-    """
+def _recorded(plan: Plan) -> Request | None:
+    """The request ``plan.out`` records for the same sweep and preset; None if none."""
     marker = plan.out / REQUEST_FILE
     if not marker.exists():
-        return plan
+        return None
     try:
         theirs = json.loads(marker.read_text())
         recorded = read_request(plan.out)
     except (OSError, ValueError, OutDirError):
-        return plan  # unreadable: claim_out_dir refuses it or --force replaces it
+        return None  # unreadable: claim_out_dir refuses it or --force replaces it
     if (theirs.get("sweep_name"), recorded.preset) != (plan.sweep.name, plan.preset):
+        return None  # another sweep's directory is claim_out_dir's to refuse
+    return recorded
+
+
+def _extended(plan: Plan, extends: tuple[Request, ...], flags: dict[str, Any]) -> Plan:
+    if plan.request.extends == extends:
         return plan
-    asked = plan.request
-    changed = differences(recorded, asked)
+    request = dataclasses.replace(plan.request, extends=extends)
+    return make_plan(request, out=plan.out, **flags)
+
+
+def guard_request(plan: Plan, extend: bool = False, **flags: Any) -> Plan:
+    """The plan to run in ``plan.out``: as asked when the directory is new or holds the same
+    request (with the trials it was extended by); with the recorded trials added under
+    ``--extend``; else an OutDirError. ``flags`` are make_plan's.
+    """
+    recorded = _recorded(plan)
+    if recorded is None:
+        return plan
+    changed = differences(recorded, plan.request)
     if not changed:
-        if recorded.extends and not asked.extends:  # the same request, given in full again
-            request = dataclasses.replace(asked, extends=recorded.extends)
-            return make_plan(request, out=plan.out, **flags)
-        return plan
+        return _extended(plan, recorded.extends, flags)
     if not extend:
         raise OutDirError(
             f"{plan.out} holds a run of {plan.sweep.name}/{plan.preset} that asked for other "
@@ -73,5 +84,13 @@ def guard_request(plan: Plan, extend: bool = False, **flags) -> Plan:
             "beside the recorded ones, or give another --out"
         )
     earlier = (*recorded.extends, dataclasses.replace(recorded, extends=()))
-    request = dataclasses.replace(asked, extends=earlier)
-    return make_plan(request, out=plan.out, **flags)
+    return _extended(plan, earlier, flags)
+
+
+def with_recorded_extensions(plan: Plan, **flags: Any) -> Plan:
+    """For the reading commands: the same request as ``plan.out`` records counts the trials
+    it was extended by too; another request is read as asked."""
+    recorded = _recorded(plan)
+    if recorded is None or differences(recorded, plan.request):
+        return plan
+    return _extended(plan, recorded.extends, flags)
