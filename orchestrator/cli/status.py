@@ -26,7 +26,7 @@ def _elapsed(start_ms: int) -> str:
 
 
 def handle(args) -> int:
-    from orchestrator.sweep.lifecycle import in_state, read_snapshot
+    from orchestrator.sweep.lifecycle import in_state, read_snapshot, trial_states
     from orchestrator.sweep.tracking import NoResultsError
 
     plan = plan_of(args)
@@ -36,7 +36,7 @@ def handle(args) -> int:
     except NoResultsError:
         print(f"{name}: nothing has run yet ({len(plan.specs)} trials pending; out: {plan.out})")
         return UNFINISHED
-    states = snapshot.states(plan.keys)
+    states = trial_states(plan, snapshot)
     print(f"{name}: " + states_line(states, len(plan.specs)))
     for spec, run in in_state(plan, "RUNNING", snapshot):
         epoch = run.epoch or f"0/{spec.train.get('epochs', 1)}"
