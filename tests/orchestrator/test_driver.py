@@ -9,6 +9,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
 from orchestrator.sweep.mlflow_store import default_tracking_uri
+from orchestrator.sweep.parent_run import supersede
 from orchestrator.sweep.plan import OutDirError, Request, claim_out_dir, make_plan, read_request
 from orchestrator.sweep.progress import Progress
 from orchestrator.sweep.recorder import ingest_kept_results
@@ -67,7 +68,9 @@ def test_a_rerun_that_asks_for_other_trials_is_refused_in_one_line(plan, tmp_pat
 def test_live_epochs_then_the_final_result_log_each_step_once(plan):
     tracker = Tracker(plan.tracking_uri, plan.sweep.name, plan.preset)
     spec = plan.specs[0]
+    view = tracker.snapshot()  # the driver's one read; its own writes keep it current
     tracker.start_run(spec, {"node": "127.0.0.1"})
+    assert view.states([spec.trial_key]) == {"RUNNING": 1} and view.get(spec.trial_key).node
     for epoch, loss in enumerate((0.9, 0.5)):
         tracker.log_epoch(spec, epoch, loss, epochs=3)
     tracker.log_epoch(spec, 1, 0.5, epochs=3)  # a repeated report (a retried callback)
@@ -79,6 +82,12 @@ def test_live_epochs_then_the_final_result_log_each_step_once(plan):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["mtsweep.node"] == "127.0.0.1"
     assert run.data.tags["mtsweep.epoch"] == "2/3"
+    fresh = tracker.snapshot()
+    assert view.states(plan.keys) == fresh.states(plan.keys) == {"FINISHED": 1, "PENDING": 8}
+    assert view.get(spec.trial_key).run_id == run_id
+    assert supersede(tracker, fresh, [spec], plan.storage) == 1  # --rerun retires the run
+    assert fresh.states([spec.trial_key]) == tracker.snapshot().states([spec.trial_key])
+    assert fresh.states([spec.trial_key]) == {"PENDING": 1}
 
 
 def test_kept_results_are_recorded_once_and_garbled_ones_rerun(plan):
