@@ -39,7 +39,7 @@ def handle(args) -> int:
     states = trial_states(plan, snapshot)
     print(f"{name}: " + states_line(states, len(plan.specs)))
     for spec, run in in_state(plan, "RUNNING", snapshot):
-        epoch = run.epoch or f"0/{spec.train.get('epochs', 1)}"
+        epoch = run.epoch or f"0/{spec.config.train.epochs}"
         print(
             f"  RUNNING {spec.trial_key} {spec.label}: epoch {epoch}, node {run.node}, "
             f"{_elapsed(run.start_ms)} elapsed"

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeps.presets import BLOCKS, as_mapping, parse_block
+from sweeps.presets import as_mapping
 from sweeps.spec import TrialSpec
 
 TAG = "mtsweep."
@@ -78,18 +78,22 @@ def flat_params(prefix: str, mapping: dict[str, Any]) -> dict[str, str]:
 
 
 def resolved_blocks(spec: TrialSpec) -> dict[str, dict[str, Any]]:
-    """The trial's blocks with every default filled in (momentum, convention, …)."""
-    raw = {
-        "data": spec.data,
-        "model": spec.model,
-        "train": spec.train,
-        "evaluation": spec.evaluation,
+    """The trial's blocks with every default filled in (momentum, convention, …); each
+    measure's settings as ``measure.<name>``."""
+    config = spec.config
+    out = {
+        "data": as_mapping(config.data),
+        "model": as_mapping(config.model),
+        "train": as_mapping(config.train),
+        "evaluation": as_mapping(config.evaluation),
     }
-    if spec.adversarial:
-        raw["adversarial"] = spec.adversarial
-    if spec.output_dim:
-        raw["output_dim"] = spec.output_dim
-    return {name: as_mapping(parse_block(BLOCKS[name], block, name)) for name, block in raw.items()}
+    if config.adversarial is not None:
+        out["adversarial"] = as_mapping(config.adversarial)
+    for name, settings in config.measures.items():
+        values = as_mapping(settings)
+        if values:
+            out[f"measure.{name}"] = values
+    return out
 
 
 def trial_params(spec: TrialSpec) -> dict[str, str]:

@@ -100,7 +100,7 @@ def tune_trainable(
     tune.report({NODE_REPORT: ray.util.get_node_ip_address()})
     if before_trial is not None:
         before_trial(spec, storage)
-    epochs = int(spec.train.get("epochs", 1))
+    epochs = spec.config.train.epochs
 
     def on_epoch(epoch: int, loss: float) -> None:
         tune.report({"epoch": epoch, "epochs": epochs, "train_loss": loss})

@@ -32,7 +32,7 @@ from orchestrator.sweep.provenance import code_version
 from orchestrator.sweep.recorder import ingest_kept_results
 from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.result import TrialResult, kept_path
-from orchestrator.trial.run import pick_device
+from orchestrator.trial.setup import pick_device
 from sweeps.definition import load_sweep
 from tests.helpers.sweep_files import TINY_SWEEP
 
