@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
 from tasks.errors import MtsweepError
+
+if TYPE_CHECKING:
+    from attacks.replay import AuthorsBox
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -69,6 +72,9 @@ class Attack:
     task_kinds: ClassVar[frozenset[str] | None] = None
     joint: ClassVar[bool] = True
     objective: ClassVar[str] = "task"
+    # Bounds, start and step scale other than the eps-ball's (attacks.replay: the authors'
+    # geometry, replayed on purpose); None: Madry et al.'s.
+    box: AuthorsBox | None = None
 
     def __init__(self, eps: float, step_size: float, steps: int, random_start: bool) -> None:
         if not eps >= 0:
@@ -102,11 +108,18 @@ class Attack:
     ) -> torch.Tensor:
         """The adversarial version of x (detached), maximising ``loss_fn`` in the eps-ball."""
         x = x.detach()
-        x_adv = uniform_start(x, self.eps, generator) if self.random_start else x.clone()
+        box = self.box
+        if box is not None:
+            x_adv = box.start(x, self.eps) if self.random_start else x.clone()
+        else:
+            x_adv = uniform_start(x, self.eps, generator) if self.random_start else x.clone()
         rule = self.step_rule()
         for _ in range(self.steps):
             step = rule(input_gradient(loss_fn, x_adv))
-            x_adv = project(x_adv + self.step_size * step, x, self.eps)
+            if box is None:
+                x_adv = project(x_adv + self.step_size * step, x, self.eps)
+            else:
+                x_adv = box.project(box.advance(x_adv, step, self.step_size), x, self.eps)
         return x_adv.detach()
 
 

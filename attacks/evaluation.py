@@ -17,6 +17,7 @@ import torch
 from attacks.base import Attack, LossFn
 from attacks.eval_names import EvalSpec, applies_to, build_attack, parse_eval
 from attacks.objectives import houdini_objective, multitask_objective, task_objective
+from attacks.replay import authors_attack
 from tasks.batches import Batch, to_device
 from tasks.errors import MtsweepError
 from tasks.metrics import Meter
@@ -95,17 +96,21 @@ def evaluate(
     device: torch.device | str,
     seed: int,
     first_images: dict[str, torch.Tensor] | None = None,
+    replay: str | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Each reported task's metrics under each evaluation, over all batches.
 
     Single-task evaluations attack ``attacked[0]`` (the main task); ``_mt`` ones attack all
     of ``attacked`` with equal weights. A ``first_images`` dict receives the first input
     image as each evaluation saw it (attacked or clean), for pictures that should not
-    attack again.
+    attack again. ``replay`` (a dataset name) runs the attacks as the authors ran them on
+    that dataset, bugs included (``attacks.replay``, ``fidelity: authors``).
     """
     specs = [parse_eval(name) for name in evals]
     _check(specs, tasks, attacked, report)
     attacks = {s.name: build_attack(s) for s in specs}
+    if replay is not None:
+        attacks = {n: a and authors_attack(a, replay) for n, a in attacks.items()}
     generators = {s.name: eval_generator(seed, s.name) for s in specs}
     meters: dict[str, dict[str, Meter]] = {
         s.name: {t.name: t.make_meter() for t in report} for s in specs

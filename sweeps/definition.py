@@ -18,7 +18,10 @@ from attacks.eval_names import applies_to, parse_eval
 from attacks.measures import MEASURES
 from models import arch_names
 from sweeps.presets import (
+    AUTHORS,
     BLOCKS,
+    FIDELITIES,
+    PAPER,
     AdversarialConfig,
     DataConfig,
     ResourcesConfig,
@@ -34,7 +37,7 @@ from tasks.registry import UnknownTaskError, get_task, parse_tasks
 
 BUILTIN_DIR = Path(__file__).parent
 # Keys a preset may set: its own seeds, and overrides of the sweep's choices and blocks.
-PRESET_KEYS = ("seeds", "arch", "evals", "measures", "aux_weight", *BLOCKS)
+PRESET_KEYS = ("seeds", "arch", "evals", "measures", "aux_weight", "fidelity", *BLOCKS)
 # Blocks a sweep may set once for all presets (a preset's own block replaces it whole).
 SWEEP_BLOCKS = ("adversarial", "output_dim")
 TOP_KEYS = (
@@ -53,6 +56,20 @@ TOP_KEYS = (
     "split_aux_weight",
     *SWEEP_BLOCKS,
 )
+
+
+def with_fidelity(
+    dataset: str, fidelity: str, data: dict[str, Any], evaluation: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The data and evaluation mappings a preset's ``fidelity`` implies: unchanged for
+    'paper' (so no trial key moves); for 'authors' the authors' Taskonomy targets with their
+    grayscale curvature read (convention 'mtrobust') and their attacks (attacks.replay)."""
+    if fidelity == PAPER:
+        return data, evaluation
+    if dataset == "taskonomy":
+        data = {**data, "convention": "mtrobust"}
+    return data, {**evaluation, "fidelity": AUTHORS}
+
 
 __all__ = ["ModelEntry", "Sweep", "SweepError", "builtin_names", "load_sweep", "parse_sweep"]
 
@@ -119,8 +136,12 @@ class Sweep:
             "evals": list(p.get("evals", self.evals)),
             "measures": list(p.get("measures", self.measures)),
         }
+        data, evaluation = with_fidelity(
+            self.dataset, p.get("fidelity", PAPER), p.get("data") or {}, p.get("evaluation") or {}
+        )
+        raw_blocks = {**p, "data": data, "evaluation": evaluation}
         for block, cls in BLOCKS.items():
-            raw = p.get(block, self.blocks.get(block))
+            raw = raw_blocks.get(block, self.blocks.get(block))
             if block in SWEEP_BLOCKS and raw is None:
                 continue
             out[block] = as_mapping(parse_block(cls, raw, f"presets.{name}.{block}"))
@@ -165,6 +186,9 @@ class Sweep:
                 f"preset {preset!r} of {self.name!r} reads real {self.dataset} data: pass "
                 "--data-root DIR (or --set data.packed=DIR), or use the smoke preset (synthetic data)"
             )
+        data, evaluation = with_fidelity(
+            self.dataset, p.get("fidelity", PAPER), data, dict(p.get("evaluation") or {})
+        )
         evals = tuple(p.get("evals", self.evals))
         adversarial = p.get("adversarial", self.blocks.get("adversarial"))
         output_dim = p.get("output_dim", self.blocks.get("output_dim"))
@@ -189,7 +213,7 @@ class Sweep:
                         data=data,
                         model=dict(p.get("model") or {}),
                         train=dict(p.get("train") or {}),
-                        evaluation=dict(p.get("evaluation") or {}),
+                        evaluation=evaluation,
                         measures=tuple(p.get("measures", self.measures)),
                         adversarial=dict(adversarial) if adversarial else None,
                         output_dim=dict(output_dim) if output_dim else {},
@@ -385,6 +409,10 @@ def check_preset(name: str, p: Any) -> dict[str, Any]:
     )
     if "arch" in p:
         _check_arch(p["arch"], f"{where}.arch")
+    _require(
+        p.get("fidelity", PAPER) in FIDELITIES,
+        f"{where}.fidelity: expected one of {', '.join(FIDELITIES)}, got {p.get('fidelity')!r}",
+    )
     if "evals" in p:
         _check_evals(p["evals"], f"{where}.evals")
     if "measures" in p:

@@ -31,6 +31,12 @@ class SweepError(MtsweepError):
     """A sweep definition, or a request against it, that cannot be honoured."""
 
 
+# ``fidelity``: what a preset reproduces. 'paper' (default): what the paper describes;
+# 'authors': what the authors' code computed, its bugs replayed where they changed the
+# published numbers (docs/fidelity.md, "Faithful replay").
+PAPER, AUTHORS = "paper", "authors"
+FIDELITIES = (PAPER, AUTHORS)
+
 # --------------------------------------------------------------------------- the blocks
 
 
@@ -49,7 +55,8 @@ class DataConfig:
     packed: str | None = None  # a packed dataset ('mtsweep prepare') trials memory-map
     # How targets are scaled: 'standley' (Standley et al.) or 'taskonomy' (the original
     # Taskonomy/MTRobust loaders, the scale the paper's λ_a were chosen for); tasks.conventions.
-    convention: Literal["standley", "taskonomy"] = "standley"
+    # 'mtrobust': 'taskonomy' with the authors' grayscale curvature read (``fidelity: authors``).
+    convention: Literal["standley", "taskonomy", "mtrobust"] = "standley"
     crop: int | None = field(default=None, metadata={"min": 8})  # random training crop side
     flip: bool = False  # random horizontal flip of training samples (normals' x negated)
 
@@ -101,6 +108,9 @@ class EvalConfig:
     # main task's clean primary metric on this split, recorded as eval "selection"; the
     # reported cells come from ``split``.
     select_split: str | None = None
+    # 'authors': attacks as the authors ran them, bugs included (attacks.replay); set by a
+    # preset's ``fidelity: authors``.
+    fidelity: Literal["paper", "authors"] = "paper"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from orchestrator.trial.pictures import prediction_figure
 from orchestrator.trial.result import TrialResult
 from orchestrator.trial.training import train_model
 from sweeps.presets import (
+    AUTHORS,
     AdversarialConfig,
     DataConfig,
     EvalConfig,
@@ -198,6 +199,7 @@ def run_trial(
         device,
         seed=spec.seed,
         first_images=seen,
+        replay=spec.dataset if ev.fidelity == AUTHORS else None,
     )
     metrics = flatten_metrics(nested)
     if ev.select_split and spec.aux_tasks:
