@@ -126,6 +126,10 @@ class AdversarialConfig:
     """Madry-style adversarial training on the examples of one evaluation name."""
 
     eval: str  # e.g. pgd3_eps4 (the main task) or pgd3_eps4_mt (every trained task)
+    # How an _mt training attack weighs the tasks: 'model' (each by the model's own λ, as
+    # its training loss) or 'equal' (an unweighted sum, as every multitask attack in the
+    # authors' code, MTRobust ensemble_attack.py).
+    weights: Literal["model", "equal"] = "model"
 
 
 # Block name → its dataclass: the one table the loader, --set and `show --config` use.

@@ -180,6 +180,7 @@ def run_trial(
         device,
         spec.seed,
         adversarial_eval=adversarial.eval if adversarial else None,
+        adversarial_weights=adversarial.weights if adversarial else "model",
         attacked=attacked,
         on_epoch=on_epoch,
         loader_workers=loader_workers,

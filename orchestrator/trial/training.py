@@ -231,6 +231,7 @@ def train_model(
     seed: int,
     adversarial_eval: str | None = None,
     attacked: Sequence[Task] = (),
+    adversarial_weights: str = "model",
     on_epoch: Callable[[int, float], None] | None = None,
     loader_workers: int = 0,
 ) -> TrainOutcome:
@@ -240,7 +241,7 @@ def train_model(
 
     With ``adversarial_eval`` (e.g. ``pgd3_eps4`` or ``pgd3_eps4_mt``) the model learns from
     that attack's examples: on the first of ``attacked`` alone, or with ``_mt`` on every
-    trained task.
+    trained task, each by its λ (``adversarial_weights`` 'model') or unweighted ('equal').
     """
     criterion = MultiTaskLoss(tasks, weights)
     model.to(device)
@@ -260,7 +261,10 @@ def train_model(
     make_inputs: MakeInputs = clean_inputs
     if adversarial_eval is not None:
         targets = tasks if parse_eval(adversarial_eval).multitask else attacked[:1]
-        make_inputs = adversarial_inputs(model, adversarial_eval, targets, weights)
+        attack_weights = (
+            weights if adversarial_weights == "model" else {t.name: 1.0 for t in targets}
+        )
+        make_inputs = adversarial_inputs(model, adversarial_eval, targets, attack_weights)
     data = train_loader(dataset, cfg, seed, loader_workers, device)
     saved_at = time.monotonic()
     for epoch in range(start, cfg.epochs):
