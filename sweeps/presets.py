@@ -68,6 +68,9 @@ class ModelConfig:
     width: float | None = field(default=None, metadata={"min": 1e-9})  # None: published size
     # A published checkpoint to start from (fyu/drn formats); relative: in the data root.
     init_from: str | None = None
+    # Decoder convolutions as PyTorch builds them, or re-drawn as the authors' Taskonomy
+    # network does (models/decoder_init.py).
+    decoder_init: Literal["pytorch", "authors"] = "pytorch"
 
 
 @dataclass(frozen=True)

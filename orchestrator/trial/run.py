@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from attacks.evaluation import evaluate
 from attacks.measures import MEASURES
 from models import build_model
+from models.decoder_init import init_decoders
 from orchestrator.trial.data import ensure_data, open_split
 from orchestrator.trial.pictures import prediction_figure
 from orchestrator.trial.result import TrialResult
@@ -165,6 +166,7 @@ def run_trial(
     model = build_model(
         spec.arch, tasks, width=model_cfg.width, init_from=weights_path(model_cfg, root)
     )
+    init_decoders(model, model_cfg.decoder_init)
     adversarial = (
         parse_block(AdversarialConfig, spec.adversarial, "adversarial")
         if spec.adversarial

@@ -120,7 +120,6 @@ def test_an_equal_weight_training_attack_trains_another_model(train_set, tmp_pat
     adv = {"adversarial_eval": "pgd1_eps8_mt", "attacked": TASKS}
     by_model, _ = train(train_set, tmp_path / "m", cfg, **adv)
     equal, _ = train(train_set, tmp_path / "e", cfg, adversarial_weights="equal", **adv)
-    again, _ = train(train_set, tmp_path / "m2", cfg, **adv)
-    same = [torch.equal(a, b) for a, b in zip(by_model.parameters(), again.parameters())]
-    differ = [torch.equal(a, b) for a, b in zip(by_model.parameters(), equal.parameters())]
-    assert all(same) and not all(differ)
+    # training is deterministic (test_continued_after_a_restart_…): a difference is the attack
+    pairs = zip(by_model.parameters(), equal.parameters(), strict=True)
+    assert not all(torch.equal(a, b) for a, b in pairs)
