@@ -85,6 +85,9 @@ class TrainConfig:
     weight_decay: float = field(default=0.0, metadata={"min": 0.0})
     lr_schedule: list[list[float]] | None = None  # [[epoch, lr], …], piecewise constant
     amp: bool = False  # bf16 autocast on CUDA
+    # A masked task's loss over its valid pixels ('valid') or over all pixels, masked ones
+    # counted in the denominator ('all', as MTRobust's losses; tasks.losses.valid_fraction).
+    loss_denominator: Literal["valid", "all"] = "valid"
     channels_last: bool = False
     compile: bool = False  # torch.compile on CUDA
     max_steps_per_epoch: int | None = field(default=None, metadata={"min": 1})

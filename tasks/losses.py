@@ -3,7 +3,8 @@ batch, attacks sum over it, so neither has to undo a reduction the loss already 
 
 A sample's value is the mean over its valid pixels (masked pixels are left out of the
 denominator, unlike Standley's and MTRobust's ``(loss * mask).mean()``, which counts them):
-an image that is half sky then weighs as much as one that is all road.
+an image that is half sky then weighs as much as one that is all road. Training can count
+them as the authors do (``valid_fraction``, a preset's ``train.loss_denominator: all``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,23 @@ def masked_mean(per_pixel: torch.Tensor, mask: torch.Tensor | None) -> torch.Ten
         return per_pixel.flatten(1).mean(1)
     m = mask.to(per_pixel.dtype).expand_as(per_pixel)
     return (per_pixel * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
+
+
+def valid_fraction(
+    target: torch.Tensor, mask: torch.Tensor | None, ignore_index: int | None = None
+) -> torch.Tensor:
+    """Per sample, the share of pixels a loss averages over (not masked, not ignored).
+
+    A per-sample loss times this is the loss over *all* pixels, masked ones counted in the
+    denominator: MTRobust's ``(loss * mask).mean()`` (a train.loss_denominator of 'all').
+    """
+    first = (target if target.dim() == 4 else target.unsqueeze(1))[:, :1]  # class maps: (B,H,W)
+    valid = torch.ones_like(first, dtype=torch.bool)
+    if ignore_index is not None:
+        valid = first.long() != ignore_index
+    if mask is not None:
+        valid = valid & mask.bool()
+    return valid.float().flatten(1).mean(1)
 
 
 def l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

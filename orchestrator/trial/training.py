@@ -243,7 +243,7 @@ def train_model(
     that attack's examples: on the first of ``attacked`` alone, or with ``_mt`` on every
     trained task, each by its λ (``adversarial_weights`` 'model') or unweighted ('equal').
     """
-    criterion = MultiTaskLoss(tasks, weights)
+    criterion = MultiTaskLoss(tasks, weights, all_pixels=cfg.loss_denominator == "all")
     model.to(device)
     if cfg.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
