@@ -12,7 +12,9 @@ scalings it was chosen with (fidelity review S1-2). So the scaling is a named ch
     configs; reference/mtrobust-code.md §2): depth log(1+v)/log 2¹⁶ valid below 64500,
     edges and keypoints rescaled from their fixed ranges to [−1, 1], normals, reshading,
     keypoints3d and the autoencoder target in [−1, 1], curvature standardised on the raw
-    8-bit code, segmentation cross-entropy weighted by ``semseg_prior_factor``.
+    8-bit code, segmentation cross-entropy weighted by ``semseg_prior_factor``; the
+    depth-masked tasks masked where ``depth_euclidean`` is invalid (MTRobust
+    ``task_data_loading.py``; Standley's loader uses ``depth_zbuffer``).
 ``mtrobust``
     ``taskonomy`` as the authors' copy of those loaders computed it: principal curvature
     read as one gray channel, then standardised (two near-constant targets). Only for
@@ -57,6 +59,8 @@ class Convention:
     name: str
     source: str
     overrides: Mapping[tuple[str, str], Mapping[str, Any]]
+    # The Taskonomy depth domain whose validity masks the depth-masked tasks.
+    depth_mask_domain: str = "depth_zbuffer"
 
 
 def _signed_range(top: str) -> str:
@@ -100,11 +104,13 @@ CONVENTIONS: Mapping[str, Convention] = MappingProxyType(
             TASKONOMY,
             "StanfordVL/taskonomy load_ops.py via columbia/MTRobust",
             MappingProxyType(_TASKONOMY_OVERRIDES),
+            depth_mask_domain="depth_euclidean",
         ),
         MTROBUST: Convention(
             MTROBUST,
             "columbia/MTRobust task_data_loading.py (curvature read as gray)",
             MappingProxyType(_MTROBUST_OVERRIDES),
+            depth_mask_domain="depth_euclidean",
         ),
     }
 )
