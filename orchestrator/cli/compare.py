@@ -40,8 +40,10 @@ def add_parser(sub) -> None:
 def handle(args) -> int:
     from orchestrator.reductions.table import picture_path, write_result_table, write_text
     from orchestrator.scorecard import compare, heatmap, run_results
+    from orchestrator.sweep.plan import REQUEST_FILE, read_request
 
-    fig7, tables = run_results.load(args.out)
+    recorded = (args.out / REQUEST_FILE).exists()
+    fig7, tables = run_results.load(args.out, read_request(args.out).sweep if recorded else None)
     card = compare.scorecard(fig7, tables)
     line = compare.summary(card)
     out_dir = args.plot or args.out / run_results.RESULTS

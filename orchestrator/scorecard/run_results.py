@@ -14,16 +14,10 @@ from orchestrator.scorecard.published import TABLES
 RESULTS = "results"
 
 
-def _sweep_name(out: Path) -> str:
-    """The recorded sweep's name: a built-in name, or a YAML path's stem."""
-    from orchestrator.sweep.plan import read_request
-
-    return Path(read_request(out).sweep).stem
-
-
-def load(out: Path) -> tuple[pd.DataFrame | None, dict[str, pd.DataFrame]]:
+def load(out: Path, sweep: str | None) -> tuple[pd.DataFrame | None, dict[str, pd.DataFrame]]:
     """The run's Fig. 7 result table (None if it has none) and its attack-table result keyed
-    by the published table its sweep reproduces; NothingToCompare if it has neither."""
+    by the published table its sweep (a built-in name or a YAML path, as the run recorded
+    it) reproduces; NothingToCompare if it has neither."""
     results = Path(out) / RESULTS
     if not results.is_dir():
         raise NothingToCompare(
@@ -32,8 +26,8 @@ def load(out: Path) -> tuple[pd.DataFrame | None, dict[str, pd.DataFrame]]:
     fig7_path, table_path = results / "fig7.parquet", results / "attack_table.parquet"
     fig7 = read_result_table(fig7_path) if fig7_path.exists() else None
     tables = {}
-    if table_path.exists():
-        name = _sweep_name(out)
+    if table_path.exists() and sweep is not None:
+        name = Path(sweep).stem
         for table in TABLES:
             if table.sweep == name:
                 tables[table.source] = read_result_table(table_path)
