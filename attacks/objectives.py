@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from attacks.eval_names import applies_to
+from attacks.base import LossFn
+from attacks.eval_names import COMBINERS, DGBA, RELATIVE, SUM, WEIGHTED, applies_to
 from tasks.errors import MtsweepError
 from tasks.losses import PixelLoss, masked_mean
 from tasks.registry import Task
@@ -105,6 +106,17 @@ def task_objective(
 ) -> TaskObjective:
     """x ↦ Σ_batch L_task(model(x)): the single-task attack on ``task``."""
     return TaskObjective(model, task, target, mask)
+
+
+def pixels_of(loss_fn: LossFn, attack: str) -> Callable[[torch.Tensor], PixelView]:
+    """The objective's pixel view (``TaskObjective.pixels``), or why ``attack`` cannot run."""
+    pixels = getattr(loss_fn, "pixels", None)
+    if pixels is None:
+        raise MtsweepError(
+            f"{attack} reweighs one task's pixels: give it attacks.objectives.task_objective(...), "
+            "not a joint or plain-function objective"
+        )
+    return pixels
 
 
 def task_weights(tasks: Sequence[Task], weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -209,16 +221,13 @@ def multitask_objective(
     )
 
 
-COMBINERS = ("sum", "weighted", "rel", "dgba")
-
-
 def joint_objective(
     model: Model,
     tasks: Sequence[Task],
     targets: Mapping[str, torch.Tensor],
     masks: Mapping[str, torch.Tensor | None],
     clean: torch.Tensor,
-    combiner: str = "sum",
+    combiner: str = SUM,
     aux_weight: float | None = None,
 ) -> MultitaskObjective:
     """The joint attack of an ``_mt`` evaluation under one of ``COMBINERS``.
@@ -228,16 +237,16 @@ def joint_objective(
     clean losses taken from ``clean`` with one extra forward pass. ``dgba``: Σ_t log L_t,
     whose gradient is DGBA's per-step normalised direction Σ_t ∇ₓL_t/L_t.
     """
-    if combiner == "sum":
+    if combiner == SUM:
         return multitask_objective(model, tasks, targets, masks)
-    if combiner == "weighted":
+    if combiner == WEIGHTED:
         if aux_weight is None or not aux_weight >= 0:
             raise MtsweepError(f"the weighted combiner needs an aux_weight >= 0, got {aux_weight}")
         weights = {t.name: 1.0 if i == 0 else float(aux_weight) for i, t in enumerate(tasks)}
         return MultitaskObjective(model, tasks, targets, masks, weighted_sum(weights))
-    if combiner == "dgba":
+    if combiner == DGBA:
         return MultitaskObjective(model, tasks, targets, masks, log_sum)
-    if combiner == "rel":
+    if combiner == RELATIVE:
         with torch.no_grad():
             base = task_losses(model(clean), tasks, targets, masks)
         return MultitaskObjective(model, tasks, targets, masks, relative_sum(base))
