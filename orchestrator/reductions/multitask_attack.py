@@ -47,7 +47,10 @@ _MODEL_KEYS = ["model", *MODEL_COLUMNS, "n_tasks"]
 def _is_mt_pgd(name: str) -> bool:
     parsed = attack_eval(name)
     return (
-        parsed is not None and parsed.attack == "pgd" and parsed.multitask and parsed.combiner == "sum"
+        parsed is not None
+        and parsed.attack == "pgd"
+        and parsed.multitask
+        and parsed.combiner == "sum"
     )
 
 
