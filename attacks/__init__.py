@@ -1,4 +1,4 @@
-"""L∞ attacks on dense-prediction models: FGSM, PGD, MIM and Houdini.
+"""L∞ attacks on dense-prediction models: FGSM, PGD, MIM, Houdini, SegPGD, CosPGD and APGD.
 
 The attack API (docs/formats.md §2). Images are float tensors in [0, 1]; the model normalises its
 input itself, so ``eps`` and ``step_size`` are measured in the same [0, 1] pixel units
@@ -13,6 +13,9 @@ knows nothing else about the model or its tasks. The losses come from
   ``g = decay·g + ∇/mean|∇|`` kept per sample.
 - ``FGSM``: one signed step of size eps. ``Houdini``: PGD's loop without the random
   start, handed the Houdini surrogate of a segmentation metric.
+- ``SegPGD`` (Gu et al.) and ``CosPGD`` (Agnihotri et al.): PGD's loop on a per-pixel
+  reweighing of the task's loss, read through the objective's ``pixels(x)``.
+- ``APGD`` (Croce & Hein): momentum and a self-tuned step size, best iterate per sample.
 
 >>> from attacks import PGD
 >>> from attacks.objectives import task_objective
@@ -22,13 +25,29 @@ knows nothing else about the model or its tasks. The losses come from
 Evaluation names such as ``pgd50_eps4`` map to attacks in ``attacks.eval_names``;
 ``attack_classes()`` lists the families in the paper's table order. An ``Attack`` subclass
 that sets ``name`` registers itself, and each attack module is imported here by name, so
-adding an attack is adding its module and its import line.
+adding an attack is adding its module and its import line (as is a measure registered from
+its own module, ``task_gradients``).
 """
 
+from attacks import task_gradients  # noqa: F401  (registers the task_grad_l1 measure)
+from attacks.apgd import APGD
 from attacks.base import Attack, attack_classes, attack_names
+from attacks.cospgd import CosPGD
 from attacks.fgsm import FGSM
 from attacks.houdini import Houdini
 from attacks.mim import MIM
 from attacks.pgd import PGD
+from attacks.segpgd import SegPGD
 
-__all__ = ["FGSM", "MIM", "PGD", "Attack", "Houdini", "attack_classes", "attack_names"]
+__all__ = [
+    "APGD",
+    "FGSM",
+    "MIM",
+    "PGD",
+    "Attack",
+    "CosPGD",
+    "Houdini",
+    "SegPGD",
+    "attack_classes",
+    "attack_names",
+]

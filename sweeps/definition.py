@@ -18,7 +18,10 @@ from attacks.eval_names import applies_to, parse_eval
 from attacks.measures import MEASURES
 from models import arch_names
 from sweeps.presets import (
+    AUTHORS,
     BLOCKS,
+    FIDELITIES,
+    PAPER,
     AdversarialConfig,
     DataConfig,
     ResourcesConfig,
@@ -35,7 +38,7 @@ from tasks.registry import UnknownTaskError, get_task, parse_tasks
 
 BUILTIN_DIR = Path(__file__).parent
 # Keys a preset may set: its own seeds, and overrides of the sweep's choices and blocks.
-PRESET_KEYS = ("seeds", "arch", "evals", "measures", "aux_weight", *BLOCKS)
+PRESET_KEYS = ("seeds", "arch", "evals", "measures", "aux_weight", "fidelity", *BLOCKS)
 # Blocks a sweep may set once for all presets (a preset's own block replaces it whole).
 SWEEP_BLOCKS = ("adversarial", "output_dim")
 TOP_KEYS = (
@@ -75,6 +78,19 @@ class ModelEntry:
         n_aux = len(self.train) - len(self.main)
         aux = self.aux_weight / n_aux if self.split_aux and n_aux else self.aux_weight
         return {t: (1.0 / len(self.main) if t in self.main else aux) for t in self.train}
+
+
+def with_fidelity(
+    dataset: str, fidelity: str, data: dict[str, Any] | None, evaluation: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The data and evaluation blocks a preset's ``fidelity`` implies: unchanged for
+    'paper' (so no trial key moves); for 'authors' the authors' Taskonomy targets with their
+    grayscale curvature read (convention 'mtrobust') and their attacks (attacks.replay)."""
+    if fidelity == PAPER:
+        return data, evaluation
+    if dataset == "taskonomy":
+        data = {**(data or {}), "convention": "mtrobust"}
+    return data, {**(evaluation or {}), "fidelity": AUTHORS}
 
 
 @dataclass(frozen=True)
@@ -138,6 +154,9 @@ class Sweep:
             raw = apply_overrides(raw, overrides, f"presets.{name}")
             check_preset(name, raw)
         blocks = {block: raw.get(block, self.blocks.get(block)) for block in BLOCKS}
+        blocks["data"], blocks["evaluation"] = with_fidelity(
+            self.dataset, raw.get("fidelity", PAPER), blocks["data"], blocks["evaluation"]
+        )
         return MergedPreset(
             name=name,
             raw=raw,
@@ -463,6 +482,10 @@ def check_preset(name: str, p: Any) -> dict[str, Any]:
     )
     if "arch" in p:
         _check_arch(p["arch"], f"{where}.arch")
+    _require(
+        p.get("fidelity", PAPER) in FIDELITIES,
+        f"{where}.fidelity: expected one of {', '.join(FIDELITIES)}, got {p.get('fidelity')!r}",
+    )
     if "evals" in p:
         _check_evals(p["evals"], f"{where}.evals")
     if "measures" in p:

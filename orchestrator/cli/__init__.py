@@ -12,12 +12,23 @@ import sys
 from importlib.metadata import version
 
 from mtsweep.errors import MtsweepError
-from orchestrator.cli import estimate, export, logs, prepare, reduce, run, show, status, synth
+from orchestrator.cli import (
+    compare,
+    estimate,
+    export,
+    logs,
+    prepare,
+    reduce,
+    run,
+    show,
+    status,
+    synth,
+)
 from orchestrator.cli.common import Parser
 
 __version__ = version("mtsweep")
 
-COMMANDS = (run, status, logs, show, export, reduce, synth, prepare, estimate)
+COMMANDS = (run, status, logs, show, export, reduce, compare, synth, prepare, estimate)
 
 
 def build_parser() -> Parser:
