@@ -20,7 +20,7 @@ from orchestrator.scorecard.compare import (
 )
 from orchestrator.scorecard.published import CURVATURE, FIG7, TABLE2
 from orchestrator.sweep.plan import REQUEST_FILE
-from tests.orchestrator.reductions.conftest import is_picture, trial_row
+from tests.helpers.trial_tables import is_picture, trial_row
 
 S = "segment_semantic"
 
