@@ -33,7 +33,9 @@ def test_every_module_but_the_helpers_is_a_reduction_with_the_three_functions():
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ReduceError, match="unknown reduction 'fig8'; known: attack_strength, attack_table, fig7,"):
+    with pytest.raises(
+        ReduceError, match="unknown reduction 'fig8'; known: attack_strength, attack_table, fig7,"
+    ):
         get_reduction("fig8")
     with pytest.raises(ReduceError, match="unknown reduction 'naming'"):
         get_reduction("naming")  # a helper, not a reduction
