@@ -66,25 +66,30 @@ _NORM_KEYS = ["eval", "arch", "main_task", "aux_tasks", "weights"]
 
 
 def strength(name: str) -> tuple[str, int, float] | None:
-    """(family, steps, ε) of an evaluation: ``("clean", 0, 0.0)``, ``("pgd", 50, 4.0)``,
-    ``("pgd_mt", 10, 4.0)`` for a joint attack; None for a name that is neither."""
+    """(family, steps, ε) of an evaluation: ``("clean", 0, 0.0)``, ``("pgd", 50, 4.0)``;
+    a joint attack's family names its combiner (``pgd_mt``, ``pgd_mt_dgba``), a worst case's
+    its members' families (``worst_pgd-apgd``, steps theirs summed); None for a name that
+    is not an evaluation."""
     if name == CLEAN:
         return CLEAN, 0, 0.0
     spec = attack_eval(name)
     if spec is None:
         return None
-    return spec.attack + ("_mt" if spec.multitask else ""), spec.steps, spec.eps
+    if spec.is_worst:
+        members = (strength(m) for m in spec.members)
+        return "worst_" + "-".join(m[0] for m in members if m), spec.steps, spec.eps
+    return spec.attack + _EPS.split(name, maxsplit=1)[1], spec.steps, spec.eps
 
 
 def strength_order(name: str) -> tuple:
-    """Clean first, then attack families in the registry's order (single-task before
-    joint), each by steps and ε; names that are not evaluations last."""
+    """Clean first, then single-task attack families in the registry's order (the worst
+    cases last), then joint ones, each by steps and ε; names that are not evaluations last."""
     spec = attack_eval(name)
     if name == CLEAN:
         return (0,)
     if spec is None:
         return (2, name)
-    return (1, attack_order(spec.attack), spec.multitask, spec.steps, spec.eps, name)
+    return (1, spec.multitask, attack_order(spec.attack), spec.steps, spec.eps, name)
 
 
 # --------------------------------------------------------------------------- reduce

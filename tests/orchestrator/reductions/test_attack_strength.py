@@ -79,9 +79,24 @@ def test_attack_cells_are_fig7s_cells_with_their_strength(table):
 
 def test_rows_come_in_strength_order(table):
     evals = list(dict.fromkeys(attack_strength.attack_cells(table)["eval"]))
-    assert evals == ["clean", "pgd10_eps4", "pgd50_eps4", "pgd10_eps4_mt"]
+    assert evals == ["clean", "pgd10_eps4", "pgd50_eps4", "pgd10_eps4_mt"]  # joint ones last
     assert attack_strength.strength("vulnerability") is None
-    assert attack_strength.strength_order("apgd") > attack_strength.strength_order("pgd200_eps4")
+
+
+def test_families_name_their_combiner_and_worst_cases_their_members():
+    strength = attack_strength.strength
+    assert strength("pgd50_eps4_mt_dgba") == ("pgd_mt_dgba", 50, 4.0)
+    assert strength("pgd50_eps4_mt_w0.1") == ("pgd_mt_w0.1", 50, 4.0)
+    assert strength("apgd100_eps8") == ("apgd", 100, 8.0)
+    # A worst case costs its members' steps together.
+    assert strength("worst_pgd200_eps4-apgd100_eps4") == ("worst_pgd-apgd", 300, 4.0)
+    names = ["pgd50_eps4_mt", "worst_pgd10_eps4-apgd10_eps4", "apgd100_eps4", "pgd200_eps4"]
+    assert sorted(names, key=attack_strength.strength_order) == [
+        "pgd200_eps4",
+        "apgd100_eps4",
+        "worst_pgd10_eps4-apgd10_eps4",
+        "pgd50_eps4_mt",
+    ]
 
 
 def test_summary_chains_the_cells_improved_per_attack(table):
