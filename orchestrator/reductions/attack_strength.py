@@ -165,6 +165,12 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
             "taskonomy-attack-strength (or taskonomy-pairs) sweep"
         )
     cells = fig7.reduce(rows[is_attack | (rows["eval"] == SELECTION_EVAL)], dataset)
+    # An attack that does not apply to a main task (SegPGD on depth) ran on none of its
+    # models: its cells are not missing, they do not exist.
+    ran = set(zip(rows["eval"], rows["arch"], rows["main_task"], strict=True))
+    cells = cells[
+        [k in ran for k in zip(cells["eval"], cells["arch"], cells["main_task"], strict=True)]
+    ]
     parts = [_with_strength(cells, ATTACK), _with_strength(_gradient_rows(rows), GRADIENT)]
     table = pd.concat([p for p in parts if not p.empty], ignore_index=True)
     order = sorted(

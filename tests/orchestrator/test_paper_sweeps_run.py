@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from orchestrator.cli import main
+from orchestrator.reductions.table import read_summary
 from orchestrator.sweep.store import default_tracking_uri
 from sweeps.definition import load_sweep
 from tests.helpers.mlflow_runs import runs_of
@@ -168,15 +169,31 @@ def test_lambda_selection_picks_per_pair_on_validation_and_reports_test(
 FEW_STEPS = {10: 1, 50: 2, 100: 2, 200: 3}
 
 
+# One evaluation of each kind of taskonomy-attack-strength.
+ATTACK_STRENGTH_KINDS = (
+    "clean",
+    "pgd10_eps4",
+    "pgd200_eps4",
+    "segpgd50_eps4",
+    "apgd100_eps4",
+    "worst_pgd200_eps4-segpgd50_eps4-cospgd50_eps4-apgd100_eps4",
+    "pgd50_eps4_mt_dgba",
+)
+
+
 def _few_steps(name: str) -> str:
     """An evaluation name with every step count replaced by its FEW_STEPS value."""
     return re.sub(r"(\d+)(?=_eps)", lambda m: str(FEW_STEPS[int(m[1])]), name)
 
 
 def test_taskonomy_attack_strength(tmp_path, sweep_yaml, ray_local):
-    """Two tasks of the 5×5 subset, its own evaluations at 1–3 steps; every cell of the
-    reduction is the improvement of its runs' logged values."""
-    evals = [_few_steps(e) for e in load_sweep("taskonomy-attack-strength").evals]
+    """Two tasks of the 5×5 subset, one evaluation of each kind at 1–3 steps; every cell
+    of the reduction is the improvement of its runs' logged values, and SegPGD cells
+    exist for the segmentation main task only."""
+    own = load_sweep("taskonomy-attack-strength").evals
+    kept = [e for e in own if e in ATTACK_STRENGTH_KINDS]
+    assert len(kept) == len(ATTACK_STRENGTH_KINDS)
+    evals = [_few_steps(e) for e in kept]
     path = sweep_yaml(
         {
             "models.pairs.tasks": ["s", "d"],
@@ -193,7 +210,9 @@ def test_taskonomy_attack_strength(tmp_path, sweep_yaml, ray_local):
         for r in runs
     }
     cells = table[(table["kind"] == "attack") & table["aux_task"].notna()]
-    assert set(cells["eval"]) == set(evals) and len(cells) == 2 * len(evals)
+    seg_only = {e for e in evals if e.startswith(("segpgd", "worst_pgd3_eps4-segpgd"))}
+    assert set(cells["eval"]) == set(evals) and len(cells) == 2 * len(evals) - len(seg_only)
+    assert set(cells[cells["eval"].isin(seg_only)]["main_task"]) == {"segment_semantic"}
     for cell in cells.itertuples():
         metric = f"{cell.eval}/{cell.main_task}/{cell.metric}"
         assert cell.value == pytest.approx(logged[(cell.main_task, cell.aux_task)][metric])
@@ -202,5 +221,6 @@ def test_taskonomy_attack_strength(tmp_path, sweep_yaml, ray_local):
     assert len(norms) == 2 and (norms["value"] > 0).all()
     summary = (out / "results" / "attack_strength.md").read_text()
     assert summary.count("| resnet18 |") == len(evals)
+    assert "missing" not in read_summary(out / "results" / "attack_strength.parquet")
     for picture in ("attack_strength.png", "fig7_clean.png"):
         assert (out / "results" / picture).stat().st_size > 1000

@@ -164,3 +164,14 @@ def test_reduce_to_writes_the_table_plot_heatmaps_and_tables(tmp_path):
     assert r"\toprule" in tex and r"pgd50\_eps4 & 0/4" in tex
     md = (tmp_path / "attack_strength.md").read_text()
     assert "| resnet18 | clean | 4/4 | 4 |" in md
+
+
+def test_an_attack_that_ran_for_one_main_task_has_no_missing_cells_for_the_others():
+    rows = _trials(seeds=((0, 0.0),))
+    for aux, value in (("", 40.0), (D, 30.0), (N, 44.0)):  # SegPGD: segmentation mains only
+        rows.append(trial_row(S, aux, 0, "segpgd50_eps4", "miou", value, arch="resnet18"))
+    table = attack_strength.reduce(pd.DataFrame(rows), "taskonomy")
+    segpgd = attack_strength.attack_cells(table).query("eval == 'segpgd50_eps4'")
+    assert set(segpgd["main_task"]) == {S}
+    assert " → segpgd50: 1/2 (" in attack_strength.summary(table)
+    assert "missing" not in attack_strength.summary(table)
