@@ -83,17 +83,19 @@ def _check(
                 f"{role} task(s) {', '.join(unknown)} are not among the model's "
                 f"tasks ({', '.join(sorted(names))})"
             )
-    for spec in [m for s in specs for m in _attack_specs(s)]:
-        if not spec.is_clean and not attacked:
-            raise MtsweepError(
-                f"evaluation {spec.name!r} attacks a task, but no attacked task was given"
-            )
-        targets = attacked_tasks(spec, attacked)
-        if not applies_to(spec.name, targets):
-            raise MtsweepError(
-                f"evaluation {spec.name!r} does not apply to the attacked task(s) "
-                f"{', '.join(f'{t.name} ({t.kind})' for t in targets)}"
-            )
+    for parent in specs:
+        for spec in _attack_specs(parent):
+            named = repr(spec.name) + (f" (in {parent.name!r})" if parent.is_worst else "")
+            if not spec.is_clean and not attacked:
+                raise MtsweepError(
+                    f"evaluation {named} attacks a task, but no attacked task was given"
+                )
+            targets = attacked_tasks(spec, attacked)
+            if not applies_to(spec.name, targets):
+                raise MtsweepError(
+                    f"evaluation {named} does not apply to the attacked task(s) "
+                    f"{', '.join(f'{t.name} ({t.kind})' for t in targets)}"
+                )
 
 
 def evaluate(
