@@ -24,6 +24,7 @@ import pandas as pd
 
 from attacks.eval_names import CLEAN, attack_order
 from attacks.measures import GRAD_NORM
+from attacks.task_gradients import TASK_GRAD_L1
 from orchestrator.reductions import fig7
 from orchestrator.reductions.naming import attack_eval, split_tasks, task_order
 from orchestrator.reductions.table import (
@@ -59,7 +60,6 @@ LINE_COLUMNS = [
 ]
 _STEM = "attack_strength"
 _EPS = re.compile(r"_eps[0-9.]+")
-_NORM_KEYS = ["eval", "arch", "main_task", "aux_tasks", "weights"]
 
 
 # --------------------------------------------------------------------------- names
@@ -95,10 +95,22 @@ def strength_order(name: str) -> tuple:
 # --------------------------------------------------------------------------- reduce
 
 
-def _with_strength(table: pd.DataFrame, kind: str) -> pd.DataFrame:
-    parts = [strength(e) or (None, math.nan, math.nan) for e in table["eval"]]
+def _with_strength(table: pd.DataFrame, kind: str, points: pd.Series) -> pd.DataFrame:
+    """The table with ``kind`` and the (family, steps, ε) of each row's evaluation point."""
+    parts = [strength(p) or (None, math.nan, math.nan) for p in points]
     family, steps, eps = zip(*parts, strict=True) if parts else ((), (), ())
     return table.assign(kind=kind, family=list(family), steps=list(steps), eps=list(eps))
+
+
+def gradient_point(eval_: str, metric: str) -> str | None:
+    """Where a logged gradient norm was taken: ``task_grad_l1/<task>/<point>`` at the clean
+    image or an attack's end point, ``<eval>/<task>/grad_norm`` (``grad_norm``) at the clean
+    image; None for any other metric."""
+    if eval_ == TASK_GRAD_L1:
+        return metric
+    if metric == GRAD_NORM and strength(eval_) is None:
+        return CLEAN
+    return None
 
 
 def _aux_weight(weights: str, aux: str) -> float:
@@ -106,17 +118,24 @@ def _aux_weight(weights: str, aux: str) -> float:
 
 
 def _gradient_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per measure eval, arch and main task: each model's main-task gradient norm, seeds
-    averaged, against the single-task model's (``rel_improvement_pct`` > 0: smaller)."""
+    """Per measured norm (eval, metric), arch and main task: each model's main-task
+    input-gradient norm, seeds averaged, against the single-task model's
+    (``rel_improvement_pct`` > 0: the norm is smaller)."""
     norms = rows[
-        (rows["metric"] == GRAD_NORM)
-        & (rows["task"] == rows["main_task"])
-        & rows["eval"].map(lambda e: strength(e) is None)
-        & (rows["aux_tasks"].map(lambda a: len(split_tasks(a))) <= 1)
+        [
+            gradient_point(e, m) is not None
+            for e, m in zip(rows["eval"], rows["metric"], strict=True)
+        ]
+    ]
+    norms = norms[
+        (norms["task"] == norms["main_task"])
+        & (norms["aux_tasks"].map(lambda a: len(split_tasks(a))) <= 1)
     ]
     out: list[dict[str, Any]] = []
-    per_seed = seed_means(norms, _NORM_KEYS)
-    for (eval_, arch, main), group in per_seed.groupby(["eval", "arch", "main_task"], sort=False):
+    keys = ["eval", "metric", "arch", "main_task"]
+    for (eval_, metric, arch, main), group in seed_means(
+        norms, [*keys, "aux_tasks", "weights"]
+    ).groupby(keys, sort=False):
         series = {
             (aux, weights): g.set_index("seed")["value"]
             for (aux, weights), g in group.groupby(["aux_tasks", "weights"], sort=False)
@@ -135,7 +154,7 @@ def _gradient_rows(rows: pd.DataFrame) -> pd.DataFrame:
                     "main_task": main,
                     "aux_task": aux or None,
                     "aux_weight": _aux_weight(weights, aux),
-                    "metric": GRAD_NORM,
+                    "metric": metric,
                     "higher_is_better": False,
                     "baseline": baseline,
                     "value": value,
@@ -171,14 +190,22 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
     cells = cells[
         [k in ran for k in zip(cells["eval"], cells["arch"], cells["main_task"], strict=True)]
     ]
-    parts = [_with_strength(cells, ATTACK), _with_strength(_gradient_rows(rows), GRADIENT)]
+    norms = _gradient_rows(rows)
+    points = [gradient_point(e, m) for e, m in zip(norms["eval"], norms["metric"], strict=True)]
+    parts = [
+        _with_strength(cells, ATTACK, cells["eval"]),
+        _with_strength(norms, GRADIENT, pd.Series(points, dtype=object)),
+    ]
     table = pd.concat([p for p in parts if not p.empty], ignore_index=True)
     order = sorted(
         range(len(table)),
         key=lambda i: (
             table["kind"].iat[i] != ATTACK,
             table["arch"].iat[i],
-            strength_order(table["eval"].iat[i]),
+            table["eval"].iat[i] if table["kind"].iat[i] != ATTACK else "",
+            strength_order(
+                table["eval"].iat[i] if table["kind"].iat[i] == ATTACK else table["metric"].iat[i]
+            ),
         ),
     )
     table = table.iloc[order].reset_index(drop=True)[COLUMNS]
@@ -244,7 +271,7 @@ def _chain(group: pd.DataFrame) -> str:
     for i, (name, line) in enumerate(zip(names, group.itertuples(), strict=True)):
         text = f"{name}: {'improved ' if i == 0 else ''}{line.improved}/{line.total}"
         if line.total:
-            text += f" ({line.mean_rel_improvement_pct:+.2f} %)"
+            text += f" ({round(line.mean_rel_improvement_pct, 2) + 0.0:+.2f} %)"  # no -0.00
         parts.append(text + (f", {line.missing} missing" if line.missing else ""))
     return " → ".join(parts)
 
@@ -256,14 +283,14 @@ def summary(table: pd.DataFrame) -> str:
     several = len(per_arch) > 1
     text = [f"{arch + ': ' if several and arch else ''}{_chain(g)}" for arch, g in per_arch]
     norms = gradient_cells(table)
-    several_norms = norms["eval"].nunique() > 1
-    for (arch, eval_), group in norms.groupby(["arch", "eval"], sort=False):
-        filled = group["rel_improvement_pct"].dropna()
-        where = ", ".join(w for w in (arch if several else "", eval_ if several_norms else "") if w)
-        text.append(
-            f"main-task gradient norm below the baseline's in "
-            f"{int((filled > 0).sum())}/{len(filled)} pairs" + (f" ({where})" if where else "")
-        )
+    for arch, group in norms.groupby("arch", sort=False):
+        counts = [
+            f"{eval_}/{metric} {int((g['rel_improvement_pct'].dropna() > 0).sum())}/"
+            f"{int(g['rel_improvement_pct'].notna().sum())}"
+            for (eval_, metric), g in group.groupby(["eval", "metric"], sort=False)
+        ]
+        where = f" ({arch})" if several and arch else ""
+        text.append(f"main-task gradient norm below the baseline's{where}: {', '.join(counts)}")
     return "; ".join(text)
 
 
@@ -388,24 +415,27 @@ def _draw_strength(table: pd.DataFrame, path: Path) -> Path:
     axes[0].yaxis.get_major_locator().set_params(integer=True)
     axes[0].set_title("Does the multitask gain survive stronger attacks?", fontsize=9)
     if not norms.empty:
-        _draw_norms(axes[2], norms, archs)
+        _draw_norms(axes[2], norms)
     return save(fig, path)
 
 
-def _draw_norms(ax: Any, norms: pd.DataFrame, archs: list[str]) -> None:
-    """Per main task: the mean over its pairs of the main-task gradient-norm change (%)."""
+def _draw_norms(ax: Any, norms: pd.DataFrame) -> None:
+    """Per main task: the mean over its pairs of the main-task gradient-norm change (%),
+    a bar per measured norm (clean, after an attack) and encoder."""
     mains = task_order(norms["main_task"])
-    width = 0.8 / max(len(archs), 1)
-    for k, arch in enumerate(archs):
-        own = norms[norms["arch"] == arch].groupby("main_task")["rel_improvement_pct"].mean()
-        x = np.arange(len(mains)) + (k - (len(archs) - 1) / 2) * width
-        ax.bar(x, [own.get(m, math.nan) for m in mains], width, label=arch or None)
+    groups = list(norms.groupby(["arch", "eval", "metric"], sort=False))
+    several_archs = norms["arch"].nunique() > 1
+    width = 0.8 / len(groups)
+    for k, ((arch, eval_, metric), own) in enumerate(groups):
+        means = own.groupby("main_task")["rel_improvement_pct"].mean()
+        x = np.arange(len(mains)) + (k - (len(groups) - 1) / 2) * width
+        label = f"{eval_}/{metric}" + (f" [{arch}]" if several_archs and arch else "")
+        ax.bar(x, [means.get(m, math.nan) for m in mains], width, label=label)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(mains)), mains, rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("main-task ‖∇ₓL‖ below the baseline's (%)")
     ax.set_title("input-gradient norm of the pairs (mean per main task)", fontsize=9)
-    if len(archs) > 1:
-        ax.legend(fontsize=7)
+    ax.legend(fontsize=7)
 
 
 def draw(table: pd.DataFrame, out_dir: Path, fmt: str = "png") -> list[Path]:

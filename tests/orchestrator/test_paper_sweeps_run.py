@@ -218,7 +218,11 @@ def test_taskonomy_attack_strength(tmp_path, sweep_yaml, ray_local):
         assert cell.value == pytest.approx(logged[(cell.main_task, cell.aux_task)][metric])
         assert cell.baseline == pytest.approx(logged[(cell.main_task, "")][metric])
     norms = table[(table["kind"] == "grad_norm") & table["aux_task"].notna()]
-    assert len(norms) == 2 and (norms["value"] > 0).all()
+    assert set(norms["metric"]) == {"clean", "pgd10_eps4"}  # task_grad_l1's default points
+    assert len(norms) == 4 and (norms["value"] > 0).all()
+    for cell in norms.itertuples():
+        metric = f"task_grad_l1/{cell.main_task}/{cell.metric}"
+        assert cell.value == pytest.approx(logged[(cell.main_task, cell.aux_task)][metric])
     summary = (out / "results" / "attack_strength.md").read_text()
     assert summary.count("| resnet18 |") == len(evals)
     assert "missing" not in read_summary(out / "results" / "attack_strength.parquet")

@@ -21,8 +21,10 @@ PAIRS = {
     "pgd10_eps4_mt": {(S, D): 20.0, (S, N): 20.0, (D, S): 0.9, (D, N): 0.8},
 }
 BASE = {S: ("miou", 40.0), D: ("l1", 0.5)}
-# Main-task gradient norms: s+d's shrank (1.5 < 2), d+s's grew (0.3 > 0.25).
+# Main-task gradient norms: s+d's shrank (1.5 < 2), d+s's grew (0.3 > 0.25); the L1 norms
+# of task_grad_l1 ten times larger, and after PGD-10 every pair's has shrunk.
 NORMS = {(S, ""): 2.0, (S, D): 1.5, (D, ""): 0.25, (D, S): 0.3}
+AFTER_PGD10 = {(S, ""): 30.0, (S, D): 10.0, (D, ""): 4.0, (D, S): 2.0}
 
 
 def _trials(arch: str = "resnet18", seeds=((0, -0.001), (1, 0.001))) -> list[dict]:
@@ -37,6 +39,9 @@ def _trials(arch: str = "resnet18", seeds=((0, -0.001), (1, 0.001))) -> list[dic
                 rows.append(trial_row(main, aux, seed, eval_, metric, value, arch=arch))
         for (main, aux), value in NORMS.items():
             rows.append(trial_row(main, aux, seed, "vulnerability", "grad_norm", value, arch=arch))
+            rows.append(trial_row(main, aux, seed, "task_grad_l1", "clean", 10 * value, arch=arch))
+            after = AFTER_PGD10[(main, aux)]
+            rows.append(trial_row(main, aux, seed, "task_grad_l1", "pgd10_eps4", after, arch=arch))
         rows.append(
             trial_row(S, D, seed, "vulnerability", "grad_norm", 9.0, task="joint", arch=arch)
         )
@@ -102,19 +107,30 @@ def test_families_name_their_combiner_and_worst_cases_their_members():
 def test_summary_chains_the_cells_improved_per_attack(table):
     line = attack_strength.summary(table)
     assert line.startswith("clean: improved 4/4 (+")
-    assert " → pgd10: 2/4 (" in line  # s+d (+5 %) and d+s (+10 %) still improve
+    assert " → pgd10: 2/4 (+0.00 %) → " in line  # s+d +5 %, d+s +10 %; the others −5, −10 %
     assert " → pgd50: 0/4 (" in line
     assert " → pgd10_mt: 0/4 (" in line
-    assert "main-task gradient norm below the baseline's in 1/2 pairs" in line
+    assert line.endswith(
+        "main-task gradient norm below the baseline's: task_grad_l1/clean 1/2,"
+        " task_grad_l1/pgd10_eps4 2/2, vulnerability/grad_norm 1/2"
+    )
 
 
 def test_the_gradient_norm_rows_say_which_pairs_shrank_it(table):
-    shrunk = _cell(table, "vulnerability", S, D, kind=attack_strength.GRADIENT)
-    grown = _cell(table, "vulnerability", D, S, kind=attack_strength.GRADIENT)
-    assert shrunk["value"] == 1.5 and shrunk["baseline"] == 2.0
+    norms = table[table["kind"] == attack_strength.GRADIENT]
+    shrunk = _cell(norms, "vulnerability", S, D, kind=attack_strength.GRADIENT)
+    grown = _cell(norms, "vulnerability", D, S, kind=attack_strength.GRADIENT)
+    assert shrunk["value"] == 1.5 and shrunk["baseline"] == 2.0 and shrunk["metric"] == "grad_norm"
     assert shrunk["rel_improvement_pct"] == pytest.approx(25.0)
     assert grown["rel_improvement_pct"] == pytest.approx(-20.0)
     assert not (table["main_task"] == "joint").any()  # the joint norm is not a task's own
+    # task_grad_l1: one row per point, with the point's strength (clean, PGD-10)
+    l1 = norms[(norms["eval"] == "task_grad_l1") & (norms["main_task"] == S)]
+    l1 = l1[l1["aux_task"] == D].set_index("metric")
+    assert l1.loc["clean", "rel_improvement_pct"] == pytest.approx(25.0)
+    assert l1.loc["pgd10_eps4", "rel_improvement_pct"] == pytest.approx(100 * 20 / 30)
+    assert l1.loc["pgd10_eps4", ["family", "steps"]].tolist() == ["pgd", 10]
+    assert l1.loc["clean", ["family", "steps"]].tolist() == ["clean", 0]
 
 
 def test_intervals_come_from_the_seeds():
@@ -143,7 +159,7 @@ def test_two_encoders_are_reduced_and_summarised_apart():
 
 
 def test_a_table_without_attacks_is_refused():
-    rows = [r for r in _trials() if r["eval"] == "vulnerability"]
+    rows = [r for r in _trials() if r["eval"] in ("vulnerability", "task_grad_l1")]
     with pytest.raises(ReduceError, match="no clean or attack evaluations"):
         attack_strength.reduce(pd.DataFrame(rows), "taskonomy")
 
@@ -151,7 +167,7 @@ def test_a_table_without_attacks_is_refused():
 def test_reduce_to_writes_the_table_plot_heatmaps_and_tables(tmp_path):
     assert "attack_strength" in reduction_names()
     drawn = ("clean", "pgd50_eps4")
-    trials = pd.DataFrame([r for r in _trials() if r["eval"] in (*drawn, "vulnerability")])
+    trials = pd.DataFrame([r for r in _trials() if r["eval"] in (*drawn, "task_grad_l1")])
     paths, line = reduce_to(
         trials, "attack_strength", "taskonomy", tmp_path / "t.parquet", tmp_path
     )
