@@ -1,7 +1,8 @@
 """Does Fig. 7 survive stronger attacks? Fig. 7's relative improvement of every
 main/auxiliary cell, with its seed interval, under each evaluation, ordered by attack
-family and strength (steps); and, where the ``grad_norm`` measure was logged, how the main
-task's input-gradient norm of each pair compares with its baseline's.
+family and strength (steps); and, where the ``task_grad_l1`` (or ``grad_norm``) measure
+was logged, how the main task's input-gradient norm of each pair compares with its
+baseline's.
 
 Ghamizi et al. (AAAI 2022) find the multitask gain fragile: it depends on the encoder and
 fades as attacks get more steps, and it goes with task weight × gradient norm rather than
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from attacks.eval_names import CLEAN, attack_order
-from attacks.measures import GRAD_NORM
+from attacks.measures import GRAD_NORM, VULNERABILITY
 from attacks.task_gradients import TASK_GRAD_L1
 from orchestrator.reductions import fig7
 from orchestrator.reductions.naming import attack_eval, split_tasks, task_order
@@ -95,20 +97,22 @@ def strength_order(name: str) -> tuple:
 # --------------------------------------------------------------------------- reduce
 
 
-def _with_strength(table: pd.DataFrame, kind: str, points: pd.Series) -> pd.DataFrame:
+def _with_strength(table: pd.DataFrame, kind: str, points: Iterable[str | None]) -> pd.DataFrame:
     """The table with ``kind`` and the (family, steps, ε) of each row's evaluation point."""
     parts = [strength(p) or (None, math.nan, math.nan) for p in points]
     family, steps, eps = zip(*parts, strict=True) if parts else ((), (), ())
-    return table.assign(kind=kind, family=list(family), steps=list(steps), eps=list(eps))
+    return table.assign(
+        kind=kind, family=list(family), steps=list(steps), eps=list(eps), _point=list(points)
+    )
 
 
 def gradient_point(eval_: str, metric: str) -> str | None:
     """Where a logged gradient norm was taken: ``task_grad_l1/<task>/<point>`` at the clean
-    image or an attack's end point, ``<eval>/<task>/grad_norm`` (``grad_norm``) at the clean
-    image; None for any other metric."""
+    image or an attack's end point, ``vulnerability/<task>/grad_norm`` (``grad_norm``) at
+    the clean image; None for any other metric."""
     if eval_ == TASK_GRAD_L1:
         return metric
-    if metric == GRAD_NORM and strength(eval_) is None:
+    if (eval_, metric) == (VULNERABILITY, GRAD_NORM):
         return CLEAN
     return None
 
@@ -194,18 +198,17 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
     points = [gradient_point(e, m) for e, m in zip(norms["eval"], norms["metric"], strict=True)]
     parts = [
         _with_strength(cells, ATTACK, cells["eval"]),
-        _with_strength(norms, GRADIENT, pd.Series(points, dtype=object)),
+        _with_strength(norms, GRADIENT, points),
     ]
     table = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    # attack rows first, then each measured norm; within them by point, in strength order
     order = sorted(
         range(len(table)),
         key=lambda i: (
             table["kind"].iat[i] != ATTACK,
             table["arch"].iat[i],
-            table["eval"].iat[i] if table["kind"].iat[i] != ATTACK else "",
-            strength_order(
-                table["eval"].iat[i] if table["kind"].iat[i] == ATTACK else table["metric"].iat[i]
-            ),
+            "" if table["kind"].iat[i] == ATTACK else table["eval"].iat[i],
+            strength_order(table["_point"].iat[i]),
         ),
     )
     table = table.iloc[order].reset_index(drop=True)[COLUMNS]
