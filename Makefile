@@ -4,15 +4,26 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench lint clean
+.PHONY: install lock test demo bench lint clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[test]'
 	touch $(STAMP)
+
+# Re-resolve every dependency in a scratch environment and pin what pip chose.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -e '.[test]'
+	head -3 requirements.lock > requirements.lock.new
+	.venv-lock/bin/python -m pip freeze --exclude-editable >> requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	rm -rf .venv-lock
 
 test: install
 	$(PY) -m pytest -q
