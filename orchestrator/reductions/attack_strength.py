@@ -31,7 +31,6 @@ from orchestrator.reductions import fig7
 from orchestrator.reductions.naming import attack_eval, split_tasks, task_order
 from orchestrator.reductions.table import (
     RESULT_COLUMNS,
-    SELECTION_EVAL,
     ReduceError,
     check_trials,
     improvement_interval,
@@ -39,6 +38,7 @@ from orchestrator.reductions.table import (
     picture_path,
     relative_improvement,
     seed_means,
+    selection_split,
     write_text,
 )
 
@@ -187,7 +187,8 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
             "trials table has no clean or attack evaluations; reduce a "
             "taskonomy-attack-strength (or taskonomy-pairs) sweep"
         )
-    cells = fig7.reduce(rows[is_attack | (rows["eval"] == SELECTION_EVAL)], dataset)
+    is_selection = rows["eval"].map(lambda e: selection_split(e) is not None)
+    cells = fig7.reduce(rows[is_attack | is_selection], dataset)
     # An attack that does not apply to a main task (SegPGD on depth) ran on none of its
     # models: its cells are not missing, they do not exist.
     ran = set(zip(rows["eval"], rows["arch"], rows["main_task"], strict=True))

@@ -191,3 +191,21 @@ def test_an_attack_that_ran_for_one_main_task_has_no_missing_cells_for_the_other
     assert set(segpgd["main_task"]) == {S}
     assert " → segpgd50: 1/2 (" in attack_strength.summary(table)
     assert "missing" not in attack_strength.summary(table)
+
+
+def test_a_lambda_selection_gives_one_cell_per_pair_as_in_fig7():
+    """seg+depth at λ 0.1 validates better (50 > 45) though it tests worse: its cells count."""
+
+    def trial(aux, lam, selection, clean, pgd):
+        weights = {S: 1.0} if lam is None else {S: 1.0, aux: lam}
+        values = {"selection_val": selection, "clean": clean, "pgd50_eps4": pgd}
+        return [trial_row(S, aux, 0, e, "miou", v, weights=weights) for e, v in values.items()]
+
+    rows = trial("", None, 60.0, 40.0, 20.0) + trial(D, 0.1, 50.0, 41.0, 19.0)
+    rows += trial(D, 0.01, 45.0, 46.0, 25.0)
+    table = attack_strength.reduce(pd.DataFrame(rows), "taskonomy")
+    cells = attack_strength.attack_cells(table).dropna(subset=["aux_task"])
+    assert cells["eval"].tolist() == ["clean", "pgd50_eps4"]
+    assert (cells["aux_weight"] == 0.1).all() and (cells["selected_on"] == "val").all()
+    assert cells["value"].tolist() == [41.0, 19.0]
+    assert attack_strength.summary(table) == "clean: improved 1/1 (+2.50 %) → pgd50: 0/1 (-5.00 %)"
