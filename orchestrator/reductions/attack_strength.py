@@ -369,7 +369,9 @@ def latex(table: pd.DataFrame) -> str:
 def _draw_strength(table: pd.DataFrame, path: Path) -> Path:
     """Cells improved and mean improvement against steps, a line per (family, arch); the
     clean value a dotted line; the main-task gradient-norm change per main task beside."""
-    from orchestrator.reductions.plotting import OTHER_COLORS, figure, save
+    from matplotlib import colormaps
+
+    from orchestrator.reductions.plotting import figure, save
 
     per_line = lines(table)
     norms = gradient_cells(table)
@@ -377,12 +379,13 @@ def _draw_strength(table: pd.DataFrame, path: Path) -> Path:
     if attacked.empty:
         raise ReduceError("the attack-strength table has no attacked evaluation to draw")
     families = list(dict.fromkeys(attacked["family"]))
-    colours = {f: OTHER_COLORS[i % len(OTHER_COLORS)] for i, f in enumerate(families)}
+    palette = colormaps["tab20" if len(families) > 10 else "tab10"]
+    colours = {f: palette(i % palette.N) for i, f in enumerate(families)}
     archs = list(dict.fromkeys(per_line["arch"]))
     dashes = ["-", "--", "-.", ":"]
     several_eps = attacked["eps"].nunique() > 1
     panels = 3 if not norms.empty else 2
-    fig = figure(4.2 * panels, 3.6)
+    fig = figure(4.2 * panels, 4.4)
     axes = fig.subplots(1, panels)
     for k, arch in enumerate(archs):
         own = per_line[per_line["arch"] == arch]
@@ -412,10 +415,11 @@ def _draw_strength(table: pd.DataFrame, path: Path) -> Path:
     steps = sorted(attacked["steps"].unique())
     for ax in axes[:2]:
         ax.set_xscale("log")
-        ax.set_xticks(steps, [f"{s:g}" for s in steps])
+        ax.set_xticks(steps, [f"{s:g}" for s in steps], rotation=45 if len(steps) > 5 else 0)
         ax.minorticks_off()
         ax.set_xlabel("attack steps")
-        ax.legend(fontsize=7)
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=7)
     axes[0].yaxis.get_major_locator().set_params(integer=True)
     axes[0].set_title("Does the multitask gain survive stronger attacks?", fontsize=9)
     if not norms.empty:
@@ -424,21 +428,24 @@ def _draw_strength(table: pd.DataFrame, path: Path) -> Path:
 
 
 def _draw_norms(ax: Any, norms: pd.DataFrame) -> None:
-    """Per main task: the mean over its pairs of the main-task gradient-norm change (%),
-    a bar per measured norm (clean, after an attack) and encoder."""
+    """Per main task: the geometric mean over its pairs of the main-task gradient norm ÷
+    the baseline's (log scale: a ratio below 1 is a shrunk gradient), a bar per measured
+    norm (clean, after an attack) and encoder."""
     mains = task_order(norms["main_task"])
     groups = list(norms.groupby(["arch", "eval", "metric"], sort=False))
     several_archs = norms["arch"].nunique() > 1
     width = 0.8 / len(groups)
     for k, ((arch, eval_, metric), own) in enumerate(groups):
-        means = own.groupby("main_task")["rel_improvement_pct"].mean()
+        ratios = np.log(own["value"] / own["baseline"]).groupby(own["main_task"]).mean()
         x = np.arange(len(mains)) + (k - (len(groups) - 1) / 2) * width
         label = f"{eval_}/{metric}" + (f" [{arch}]" if several_archs and arch else "")
-        ax.bar(x, [means.get(m, math.nan) for m in mains], width, label=label)
-    ax.axhline(0.0, color="black", linewidth=0.8)
+        heights = [math.exp(ratios[m]) if m in ratios else math.nan for m in mains]
+        ax.bar(x, [h - 1 for h in heights], width, bottom=1, label=label)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_yscale("log")
     ax.set_xticks(range(len(mains)), mains, rotation=45, ha="right", fontsize=7)
-    ax.set_ylabel("main-task ‖∇ₓL‖ below the baseline's (%)")
-    ax.set_title("input-gradient norm of the pairs (mean per main task)", fontsize=9)
+    ax.set_ylabel("main-task ‖∇ₓL‖: pairs ÷ baseline (geometric mean)")
+    ax.set_title("input-gradient norm of the pairs (below 1: shrunk)", fontsize=9)
     ax.legend(fontsize=7)
 
 
