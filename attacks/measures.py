@@ -11,7 +11,8 @@ through the name helpers here, so each name is written and parsed in this one mo
   of the first attacked task count, ``outdim_k<k>/<task>/grad_norm``, and the pixel accuracy
   on those pixels after each configured attack, ``outdim_k<k>/<task>/<attack>_acc``.
 - ``task_grad_l1`` (beyond the paper): E‖∇ₓL_t‖₁ of every trained task, clean and after
-  each configured attack, ``task_grad_l1/<task>/<clean or attack>`` (``attacks.task_gradients``).
+  each configured attack, ``task_grad_l1/<task>/<clean or attack>``; its own module,
+  ``attacks.task_gradients``, adds it here (``attacks/__init__.py`` imports every module).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any
 import torch
 
 from attacks.eval_names import build_attack, parse_eval
-from attacks.task_gradients import TASK_GRAD_L1, task_grad_l1
 from attacks.vulnerability import joint_gradient_norm, subset_attack_accuracy, subset_gradient_norm
 from tasks.batches import Batch
 from tasks.errors import MtsweepError
@@ -184,10 +184,5 @@ def output_dim(
 
 
 MEASURES: dict[str, Measure] = {
-    m.name: m
-    for m in (
-        Measure("grad_norm", grad_norm),
-        Measure("output_dim", output_dim),
-        Measure(TASK_GRAD_L1, task_grad_l1),  # per-task ‖∇ₓL_t‖₁, clean and attacked
-    )
+    m.name: m for m in (Measure("grad_norm", grad_norm), Measure("output_dim", output_dim))
 }

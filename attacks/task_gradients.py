@@ -11,7 +11,7 @@ read beside whether the gradients shrank: ``task_grad_l1/<task>/clean`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -20,6 +20,7 @@ import torch
 from attacks.base import input_gradient
 from attacks.eval_names import CLEAN, build_attack, parse_eval
 from attacks.evaluation import attack_objective, eval_generator, eval_mode
+from attacks.measures import MEASURES, BatchSource, Measure
 from attacks.objectives import task_objective
 from tasks.batches import Batch, to_device
 from tasks.errors import MtsweepError
@@ -93,9 +94,6 @@ def task_gradient_norms(
     return {name: torch.cat(values).mean().item() for name, values in norms.items()}
 
 
-BatchSource = Callable[[], Iterable[Batch]]
-
-
 def task_grad_l1(
     model: torch.nn.Module,
     batches: BatchSource,
@@ -107,3 +105,6 @@ def task_grad_l1(
     """The ``task_grad_l1`` measure (``attacks.measures.MEASURES``)."""
     settings = TaskGradConfig.from_dict(config)
     return task_gradient_norms(model, batches(), tasks, attacked, settings.attacks, seed)
+
+
+MEASURES[TASK_GRAD_L1] = Measure(TASK_GRAD_L1, task_grad_l1)
