@@ -40,7 +40,7 @@ def handle(args) -> int:
     states = trial_states(plan, tracker)
     print(f"{name}: " + states_line(states, len(plan.specs)))
     for spec, tags in running(plan, tracker):
-        epoch = tags.get("mtsweep.epoch", f"0/{spec.train.get('epochs', 1)}")
+        epoch = tags.get("mtsweep.epoch", f"0/{spec.config.train.epochs}")
         node = tags.get("mtsweep.node") or tags.get("mtsweep.host") or "?"
         print(
             f"  RUNNING {spec.trial_key} {spec.label}: epoch {epoch}, node {node}, "

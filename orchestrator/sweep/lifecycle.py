@@ -40,8 +40,7 @@ from orchestrator.sweep.tracking import (
     Tracker,
     code_version,
 )
-from orchestrator.trial.data import ensure_data
-from sweeps.presets import DataConfig, parse_block
+from orchestrator.trial.data import data_uses, ensure_data
 from sweeps.spec import TrialSpec
 
 log = logging.getLogger("mtsweep")
@@ -68,8 +67,8 @@ def run_sweep(
     # Pre-flight, before anything is written: numbers, paths, tracking store, data layout,
     # capacity. Synthetic data is made once here (in the cache), before any worker asks.
     preflight(plan, address, num_cpus)
-    for data in {json.dumps(s.data, sort_keys=True) for s in plan.specs}:
-        ensure_data(plan.sweep.dataset, parse_block(DataConfig, json.loads(data), "data"))
+    for use in data_uses(plan.specs):
+        ensure_data(use.dataset, use.data)
     if address:
         start_ray(address, num_cpus=num_cpus)
         check_cluster_capacity(plan.resources)

@@ -96,7 +96,7 @@ def tune_trainable(
     storage = Path(config["storage"])
     if before_trial is not None:
         before_trial(spec, storage)
-    epochs = int(spec.train.get("epochs", 1))
+    epochs = spec.config.train.epochs
 
     def on_epoch(epoch: int, loss: float) -> None:
         tune.report({"epoch": epoch, "epochs": epochs, "train_loss": loss})
