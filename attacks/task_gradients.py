@@ -11,9 +11,8 @@ read beside whether the gradients shrank: ``task_grad_l1/<task>/clean`` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -23,7 +22,6 @@ from attacks.evaluation import attack_objective, eval_generator, eval_mode
 from attacks.measures import MEASURES, BatchSource, Measure
 from attacks.objectives import task_objective
 from tasks.batches import Batch, to_device
-from tasks.errors import MtsweepError
 from tasks.registry import Task
 
 TASK_GRAD_L1 = "task_grad_l1"  # the measure's name and the eval part of its metrics
@@ -36,27 +34,21 @@ def task_grad_metric(task: str, at: str = CLEAN) -> str:
 
 @dataclass(frozen=True)
 class TaskGradConfig:
-    """Settings of ``task_grad_l1``: the attacks (eval names) whose end points are measured."""
+    """Settings of ``task_grad_l1`` (a sweep's ``measures: {task_grad_l1: {attacks: …}}``):
+    the attacks (eval names) whose end points are measured."""
 
     attacks: tuple[str, ...] = ("pgd10_eps4",)
 
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> TaskGradConfig:
-        """The settings of a ``task_grad_l1`` block; MtsweepError names a bad key or name."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(raw) - set(known))
-        if unknown:
-            raise MtsweepError(
-                f"{TASK_GRAD_L1}: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}"
-            )
-        config = cls(attacks=tuple(raw.get("attacks", cls.attacks)))
-        for name in config.attacks:
-            spec = parse_eval(name)
+    def __post_init__(self) -> None:
+        """ValueError ``attacks: why`` for a name that is not one attack (the sweep loader
+        prefixes the dotted path)."""
+        for name in self.attacks:
+            try:
+                spec = parse_eval(name)
+            except ValueError as err:
+                raise ValueError(f"attacks: {err}") from None
             if spec.is_clean or spec.is_worst:
-                raise MtsweepError(
-                    f"{TASK_GRAD_L1}.attacks: {name!r} is not one attack (clean is always measured)"
-                )
-        return config
+                raise ValueError(f"attacks: {name!r} is not one attack (clean is always measured)")
 
 
 def _l1_norms(model: torch.nn.Module, task: Task, batch: Batch, x: torch.Tensor) -> torch.Tensor:
@@ -99,12 +91,11 @@ def task_grad_l1(
     batches: BatchSource,
     tasks: Sequence[Task],
     attacked: Sequence[Task],
-    config: Mapping[str, Any],
+    settings: TaskGradConfig,
     seed: int,
 ) -> dict[str, float]:
     """The ``task_grad_l1`` measure (``attacks.measures.MEASURES``)."""
-    settings = TaskGradConfig.from_dict(config)
     return task_gradient_norms(model, batches(), tasks, attacked, settings.attacks, seed)
 
 
-MEASURES[TASK_GRAD_L1] = Measure(TASK_GRAD_L1, task_grad_l1)
+MEASURES[TASK_GRAD_L1] = Measure(TASK_GRAD_L1, task_grad_l1, TaskGradConfig)

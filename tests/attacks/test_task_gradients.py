@@ -9,6 +9,8 @@ from attacks import PGD
 from attacks.evaluation import eval_generator
 from attacks.measures import MEASURES
 from attacks.objectives import task_objective
+from attacks.task_gradients import TaskGradConfig
+from sweeps.presets import parse_block
 from tasks.errors import MtsweepError
 from tests.attacks.tinymodels import DEPTH, SEG, make_batch
 
@@ -25,7 +27,7 @@ def l1_by_hand(model, batch, task, x):
 def test_task_gradient_norms_clean_and_attacked(trained_net):
     batches = [make_batch(3, seed=80 + i) for i in range(2)]
     got = MEASURES["task_grad_l1"].compute(
-        trained_net, lambda: batches, [SEG, DEPTH], [SEG], {"attacks": ["pgd3_eps8"]}, 4
+        trained_net, lambda: batches, [SEG, DEPTH], [SEG], TaskGradConfig(("pgd3_eps8",)), 4
     )
     assert set(got) == {
         f"task_grad_l1/{t.name}/{at}" for t in (SEG, DEPTH) for at in ("clean", "pgd3_eps8")
@@ -53,6 +55,6 @@ def test_task_gradient_norms_clean_and_attacked(trained_net):
         ({"attacks": ["pgd"]}, "malformed"),
     ],
 )
-def test_bad_settings_are_refused(random_net, config, says):
+def test_bad_settings_are_refused(config, says):
     with pytest.raises(MtsweepError, match=says):
-        MEASURES["task_grad_l1"].compute(random_net, lambda: [], [SEG], [SEG], config, 0)
+        parse_block(TaskGradConfig, config, "measures.task_grad_l1")
