@@ -21,14 +21,12 @@ from attacks.objectives import PixelView, pixels_of
 
 def cosine_weight(view: PixelView) -> torch.Tensor:
     """(B,1,H,W) cos(softmax(prediction), one-hot(label) or softmax(target)) per pixel."""
-    prediction = view.prediction.detach().float()
-    if view.task.kind == "segmentation":
-        classes = prediction.shape[1]
-        labels = view.target.long().squeeze(1).clamp(0, classes - 1)
-        target = F.one_hot(labels, classes).permute(0, 3, 1, 2).to(prediction.dtype)
-    else:
-        target = view.target.float().softmax(1)
-    return F.cosine_similarity(prediction.softmax(1), target, dim=1).unsqueeze(1)
+    probs = view.prediction.detach().float().softmax(1)
+    if view.task.kind == "segmentation":  # cos(p, one-hot y) = p_y/‖p‖, without the one-hot
+        labels = view.target.long().clamp(0, probs.shape[1] - 1)
+        return probs.gather(1, labels) / probs.norm(dim=1, keepdim=True)
+    target = view.target.float().softmax(1)
+    return F.cosine_similarity(probs, target, dim=1).unsqueeze(1)
 
 
 class CosPGD(Attack):

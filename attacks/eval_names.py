@@ -1,5 +1,5 @@
-"""Evaluation names (DESIGN.md): ``clean``, ``<attack><steps>_eps<ε>[_mt[_<combiner>]]``
-and ``worst_<member>-<member>[-…]``.
+"""Evaluation names (docs/formats.md §1): ``clean``,
+``<attack><steps>_eps<ε>[_mt[_<combiner>]]`` and ``worst_<member>-<member>[-…]``.
 
 ε is in 0–255 pixel levels; iterative attacks step 1/255 (the paper's step 1), FGSM steps
 ε and APGD sets its own step (2ε at first). ``_mt`` attacks all of the model's attacked

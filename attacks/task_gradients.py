@@ -34,8 +34,8 @@ def task_grad_metric(task: str, at: str = CLEAN) -> str:
 
 @dataclass(frozen=True)
 class TaskGradConfig:
-    """Settings of ``task_grad_l1`` (a sweep's ``measures: {task_grad_l1: {attacks: …}}``):
-    the attacks (eval names) whose end points are measured."""
+    """Settings of ``task_grad_l1`` (``measures.task_grad_l1`` in a sweep): the attacks
+    (eval names) at whose end points the gradients are measured; clean always is."""
 
     attacks: tuple[str, ...] = ("pgd10_eps4",)
 

@@ -3,7 +3,7 @@
     import mtsweep
     mtsweep.run("taskonomy-pairs", tasks=["s", "d", "n"], overrides={"train.epochs": 3},
                 out="runs/fig7-small")
-    trials = mtsweep.trials("runs/fig7-small")        # DESIGN's trials table
+    trials = mtsweep.trials("runs/fig7-small")        # the trials table (docs/formats.md §4)
     fig7 = mtsweep.results("runs/fig7-small")["fig7"]  # the reduced result table
 
 Everything the CLI does goes through the same life cycle (``orchestrator.sweep``), so a run
@@ -42,14 +42,17 @@ def run(
     address: str | None = None,
     num_cpus: int | None = None,
     reduce: bool = True,
+    extend: bool = False,
 ) -> Counter[str]:
     """Run (or resume) a sweep; returns the count of trials by MLflow state.
 
     ``overrides`` are ``--set`` pairs: ``{"train.epochs": 3}`` changes the preset exactly as
-    the same edit of the YAML would (and so the trials' identity).
+    the same edit of the YAML would (and so the trials' identity). An ``out`` that holds the
+    sweep with other tasks, seeds or overrides is refused unless ``extend`` (as ``--extend``).
     """
     from orchestrator.sweep.lifecycle import reduce_run, run_sweep
     from orchestrator.sweep.plan import NO_REDUCTION, Request, make_plan
+    from orchestrator.sweep.request_guard import guard_request
 
     request = Request(
         sweep=str(Path(sweep).resolve()) if Path(sweep).suffix in (".yaml", ".yml") else sweep,
@@ -61,7 +64,7 @@ def run(
         tracking_uri=tracking_uri,
         storage=str(storage) if storage else None,
     )
-    plan = make_plan(request, out=Path(out) if out else None)
+    plan = guard_request(make_plan(request, out=Path(out) if out else None), extend=extend)
     states = run_sweep(plan, address=address, num_cpus=num_cpus)
     if reduce and plan.sweep.reduction != NO_REDUCTION and states.get("FINISHED"):
         reduce_run(plan)

@@ -19,35 +19,33 @@ def add_parser(sub) -> None:
     p.set_defaults(handle=handle)
 
 
-def _elapsed(start_ms: str) -> str:
+def _elapsed(start_ms: int) -> str:
     from orchestrator.sweep.progress import format_duration
 
-    start = int(start_ms or 0) / 1000
-    return format_duration(time.time() - start) if start else "?"
+    return format_duration(time.time() - start_ms / 1000) if start_ms else "?"
 
 
 def handle(args) -> int:
-    from orchestrator.sweep.lifecycle import failures, open_tracker, running, trial_states
+    from orchestrator.sweep.lifecycle import in_state, read_snapshot, trial_states
     from orchestrator.sweep.tracking import NoResultsError
 
     plan = plan_of(args)
     name = f"{plan.sweep.name}/{plan.preset}"
     try:
-        tracker = open_tracker(plan)
+        snapshot = read_snapshot(plan)  # the one search of the experiment
     except NoResultsError:
         print(f"{name}: nothing has run yet ({len(plan.specs)} trials pending; out: {plan.out})")
         return UNFINISHED
-    states = trial_states(plan, tracker)
+    states = trial_states(plan, snapshot)
     print(f"{name}: " + states_line(states, len(plan.specs)))
-    for spec, tags in running(plan, tracker):
-        epoch = tags.get("mtsweep.epoch", f"0/{spec.config.train.epochs}")
-        node = tags.get("mtsweep.node") or tags.get("mtsweep.host") or "?"
+    for spec, run in in_state(plan, "RUNNING", snapshot):
+        epoch = run.epoch or f"0/{spec.config.train.epochs}"
         print(
-            f"  RUNNING {spec.trial_key} {spec.label}: epoch {epoch}, node {node}, "
-            f"{_elapsed(tags['start_time_ms'])} elapsed"
+            f"  RUNNING {spec.trial_key} {spec.label}: epoch {epoch}, node {run.node}, "
+            f"{_elapsed(run.start_ms)} elapsed"
         )
-    for spec, error, _ in failures(plan, tracker):
-        print(f"  FAILED {spec.trial_key} {spec.label}: {error}")
+    for spec, run in in_state(plan, "FAILED", snapshot):
+        print(f"  FAILED {spec.trial_key} {spec.label}: {run.error}")
     if states.get("FAILED"):
         return SOME_FAILED
     return ALL_FINISHED if states.get("FINISHED", 0) == len(plan.specs) else UNFINISHED

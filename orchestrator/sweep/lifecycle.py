@@ -13,10 +13,17 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-from mlflow.exceptions import MlflowException
 
 from orchestrator.sweep.lease import DriverLease
+from orchestrator.sweep.mlflow_schema import DATA_TAG, GIT_COMMIT_TAG, VERSION_TAG, TrialRecord
+from orchestrator.sweep.mlflow_store import TrackingError, quiet_libraries, redact
 from orchestrator.sweep.outbox import Outbox
+from orchestrator.sweep.parent_run import (
+    describe_sweep,
+    record_reduction,
+    select_reruns,
+    supersede,
+)
 from orchestrator.sweep.plan import Plan, claim_out_dir
 from orchestrator.sweep.preflight import (
     check_cluster_capacity,
@@ -24,22 +31,10 @@ from orchestrator.sweep.preflight import (
     preflight,
     real_data_fingerprints,
 )
+from orchestrator.sweep.provenance import code_version
 from orchestrator.sweep.ray_backend import BeforeTrial
-from orchestrator.sweep.store import TrackingError, quiet_libraries, redact
-from orchestrator.sweep.sweep_run import (
-    open_sweep_run,
-    record_reduction,
-    select_reruns,
-    supersede,
-)
-from orchestrator.sweep.tracking import (
-    DATA_TAG,
-    GIT_COMMIT_TAG,
-    TAG,
-    VERSION_TAG,
-    Tracker,
-    code_version,
-)
+from orchestrator.sweep.snapshot import Snapshot
+from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.data import data_uses, ensure_data
 from sweeps.spec import TrialSpec
 
@@ -79,17 +74,19 @@ def run_sweep(
             check_from_workers(plan)
         claim_out_dir(plan, force)
         quiet_libraries()
-        tracker = Tracker(plan.tracking_uri, plan.sweep.name, plan.preset)
-        tracker.run_tags = run_tags
+        tracker = Tracker(plan.tracking_uri, plan.sweep.name, plan.preset, run_tags=run_tags)
+        # One search of the experiment; the tracker keeps it current with what it writes.
+        snapshot = tracker.snapshot()
+        tracker.open_sweep_run(snapshot, plan.sweep.name, plan.preset)
+        describe_sweep(tracker, plan)
         outbox = Outbox(plan.out)
         if len(outbox):  # results an earlier run queued while MLflow was down
             outbox.drain(tracker, {s.trial_key: s for s in plan.specs})
-        open_sweep_run(tracker, plan.sweep.name, plan.preset)
         if rerun:
-            supersede(tracker, select_reruns(plan.specs, tracker, rerun), plan.storage)
-        finished = tracker.finished_keys() & set(plan.keys)
+            supersede(tracker, snapshot, select_reruns(plan.specs, snapshot, rerun), plan.storage)
+        finished = snapshot.finished_keys() & set(plan.keys)
         finished |= ingest_kept_results(tracker, plan.specs, plan.storage, finished)
-        _note_changes(tracker, finished, run_tags)
+        _note_changes(snapshot, finished, run_tags)
         pending = [s for s in plan.specs if s.trial_key not in finished]
         log.info(
             "sweep %s/%s: %d trials, %d already finished, %d to run (out: %s)",
@@ -112,14 +109,13 @@ def run_sweep(
                 before_trial=before_trial,
                 outbox=outbox,
             )
-        try:
-            return trial_states(plan, tracker)
-        except (MlflowException, OSError) as e:
+        if len(outbox):
             raise TrackingError(
-                f"MLflow at {redact(plan.tracking_uri)} is unreachable ({str(e)[:120]}); "
+                f"MLflow at {redact(plan.tracking_uri)} did not record every result; "
                 f"{len(outbox)} result(s) wait in {outbox.dir}: run the same command again "
                 "when it is back"
-            ) from None
+            )
+        return snapshot.states(plan.keys)
 
 
 def _data_tags(plan: Plan) -> dict[str, str]:
@@ -129,7 +125,7 @@ def _data_tags(plan: Plan) -> dict[str, str]:
     return {DATA_TAG: json.dumps(prints, sort_keys=True)} if prints else {}
 
 
-def _note_changes(tracker: Tracker, finished: set[str], run_tags: dict[str, str]) -> None:
+def _note_changes(snapshot: Snapshot, finished: set[str], run_tags: dict[str, str]) -> None:
     """Say when finished trials were recorded under other code or other data.
 
     They are kept (a version bump rarely changes results): ``--rerun all`` acts on it.
@@ -142,7 +138,7 @@ def _note_changes(tracker: Tracker, finished: set[str], run_tags: dict[str, str]
         now = run_tags.get(tag)
         if now is None:
             continue
-        other = {v: n for v, n in tracker.recorded_under(finished, tag).items() if v != now}
+        other = {v: n for v, n in snapshot.recorded_under(finished, tag).items() if v != now}
         if other:
             log.warning(
                 "%d finished trial(s) were recorded under another %s (%s); this run has %s. "
@@ -159,40 +155,32 @@ def open_tracker(plan: Plan) -> Tracker:
     return Tracker(plan.tracking_uri, plan.sweep.name, plan.preset, create=False)
 
 
-def trial_states(plan: Plan, tracker: Tracker | None = None) -> Counter[str]:
+def read_snapshot(plan: Plan) -> Snapshot:
+    """One read of the sweep's experiment, for the reading commands' every question."""
+    return open_tracker(plan).snapshot()
+
+
+def trial_states(plan: Plan, snapshot: Snapshot | None = None) -> Counter[str]:
     """MLflow's state of each planned trial, 'PENDING' where it has no run yet."""
-    runs = (tracker or open_tracker(plan)).runs_by_key()
-    return Counter(runs[k].info.status if k in runs else "PENDING" for k in plan.keys)
+    return (snapshot or read_snapshot(plan)).states(plan.keys)
 
 
-def running(plan: Plan, tracker: Tracker | None = None) -> list[tuple[TrialSpec, dict[str, str]]]:
-    """(trial, its run's tags) for every trial whose run is RUNNING: epoch i/N, node, start."""
-    runs = (tracker or open_tracker(plan)).runs_by_key()
+def in_state(
+    plan: Plan, status: str, snapshot: Snapshot | None = None
+) -> list[tuple[TrialSpec, TrialRecord]]:
+    """(trial, its run) for every planned trial whose run is in ``status`` (RUNNING, FAILED)."""
+    snapshot = snapshot or read_snapshot(plan)
     out = []
     for spec in plan.specs:
-        run = runs.get(spec.trial_key)
-        if run is not None and run.info.status == "RUNNING":
-            tags = dict(run.data.tags)
-            tags["start_time_ms"] = str(run.info.start_time or 0)
-            out.append((spec, tags))
+        record = snapshot.get(spec.trial_key)
+        if record is not None and record.status == status:
+            out.append((spec, record))
     return out
 
 
-def failures(plan: Plan, tracker: Tracker | None = None) -> list[tuple[TrialSpec, str, str]]:
-    """(trial, error line, run id) for every trial whose run ended FAILED."""
-    runs = (tracker or open_tracker(plan)).runs_by_key()
-    out = []
-    for spec in plan.specs:
-        run = runs.get(spec.trial_key)
-        if run is not None and run.info.status == "FAILED":
-            out.append((spec, run.data.tags.get(f"{TAG}error", ""), run.info.run_id))
-    return out
-
-
-def export_trials(plan: Plan, tracker: Tracker | None = None) -> pd.DataFrame:
-    """The trials table of the plan's trials (DESIGN's long format)."""
-    table = (tracker or open_tracker(plan)).trials_table()
-    return table[table["trial_key"].isin(set(plan.keys))].reset_index(drop=True)
+def export_trials(plan: Plan, snapshot: Snapshot | None = None) -> pd.DataFrame:
+    """The trials table of the plan's trials (the long format of docs/formats.md)."""
+    return (snapshot or read_snapshot(plan)).trials_table(set(plan.keys))
 
 
 def reduce_run(plan: Plan, fmt: str = "png") -> tuple[list[Path], str]:
@@ -203,14 +191,15 @@ def reduce_run(plan: Plan, fmt: str = "png") -> tuple[list[Path], str]:
     results = plan.out / "results"
     reduction = plan.sweep.reduction
     tracker = open_tracker(plan)
+    snapshot = tracker.snapshot()
     files, summary = reduce_to(
-        export_trials(plan, tracker),
+        export_trials(plan, snapshot),
         reduction,
         plan.sweep.dataset,
         results / f"{reduction}.parquet",
         results,
         fmt=fmt,
     )
-    parent = open_sweep_run(tracker, plan.sweep.name, plan.preset)
-    record_reduction(tracker, parent, reduction, files, summary)
+    tracker.open_sweep_run(snapshot, plan.sweep.name, plan.preset)
+    record_reduction(tracker, reduction, files, summary)
     return files, summary

@@ -92,8 +92,12 @@ def tune_trainable(
     import ray
     from ray import tune
 
+    from orchestrator.sweep.recorder import NODE_REPORT
+
     spec = TrialSpec.from_dict(specs[config["trial_key"]])
     storage = Path(config["storage"])
+    # The driver learns the node from here: Tune's trial object often lacks it at start.
+    tune.report({NODE_REPORT: ray.util.get_node_ip_address()})
     if before_trial is not None:
         before_trial(spec, storage)
     epochs = spec.config.train.epochs

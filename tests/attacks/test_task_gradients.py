@@ -9,9 +9,7 @@ from attacks import PGD
 from attacks.evaluation import eval_generator
 from attacks.measures import MEASURES
 from attacks.objectives import task_objective
-from attacks.task_gradients import TaskGradConfig
 from sweeps.presets import parse_block
-from tasks.errors import MtsweepError
 from tests.attacks.tinymodels import DEPTH, SEG, make_batch
 
 
@@ -26,9 +24,9 @@ def l1_by_hand(model, batch, task, x):
 
 def test_task_gradient_norms_clean_and_attacked(trained_net):
     batches = [make_batch(3, seed=80 + i) for i in range(2)]
-    got = MEASURES["task_grad_l1"].compute(
-        trained_net, lambda: batches, [SEG, DEPTH], [SEG], TaskGradConfig(("pgd3_eps8",)), 4
-    )
+    measure = MEASURES["task_grad_l1"]
+    settings = measure.settings(attacks=("pgd3_eps8",))
+    got = measure.compute(trained_net, lambda: batches, [SEG, DEPTH], [SEG], settings, 4)
     assert set(got) == {
         f"task_grad_l1/{t.name}/{at}" for t in (SEG, DEPTH) for at in ("clean", "pgd3_eps8")
     }
@@ -48,13 +46,14 @@ def test_task_gradient_norms_clean_and_attacked(trained_net):
 
 
 @pytest.mark.parametrize(
-    ("config", "says"),
+    ("raw", "says"),
     [
         ({"draws": 3}, "unknown key"),
         ({"attacks": ["clean"]}, "not one attack"),
+        ({"attacks": ["worst_pgd3_eps4-fgsm_eps4"]}, "not one attack"),
         ({"attacks": ["pgd"]}, "malformed"),
     ],
 )
-def test_bad_settings_are_refused(config, says):
-    with pytest.raises(MtsweepError, match=says):
-        parse_block(TaskGradConfig, config, "measures.task_grad_l1")
+def test_bad_settings_are_refused_with_their_dotted_path(raw, says):
+    with pytest.raises(ValueError, match=f"measures.task_grad_l1.*{says}"):
+        parse_block(MEASURES["task_grad_l1"].settings, raw, "measures.task_grad_l1")

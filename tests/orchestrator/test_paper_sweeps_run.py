@@ -16,7 +16,7 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.reductions.table import read_summary
-from orchestrator.sweep.store import default_tracking_uri
+from orchestrator.sweep.mlflow_store import default_tracking_uri
 from sweeps.definition import load_sweep
 from tests.helpers.mlflow_runs import runs_of
 
