@@ -6,6 +6,7 @@ before anyone asks ``arch_names()`` or ``build_model``.
 
 from models import (  # one line per architecture module; importing it registers its builders
     drn,  # noqa: F401
+    resnet50_taskonomy,  # noqa: F401
     resnet_taskonomy,  # noqa: F401
 )
 from models.multitask import MultiTaskLoss, MultiTaskNet

@@ -34,7 +34,7 @@ from sweeps.presets import (
 from sweeps.spec import TrialSpec
 from sweeps.yaml_numbers import load_yaml
 from tasks.datasets import dataset_names
-from tasks.registry import UnknownTaskError, get_task, parse_tasks
+from tasks.registry import Task, UnknownTaskError, get_task, parse_tasks
 
 BUILTIN_DIR = Path(__file__).parent
 # Keys a preset may set: its own seeds, and overrides of the sweep's choices and blocks.
@@ -257,7 +257,7 @@ class Sweep:
                         train_tasks=m.train,
                         main_tasks=m.main,
                         weights=m.weights(),
-                        evals=tuple(e for e in p.evals if applies_to(e, tasks_attacked)),
+                        evals=tuple(e for e in p.evals if _applies(e, tasks_attacked)),
                         attacked=attacked,
                         report=m.main if self.report == "main" else m.train,
                         seed=int(seed),
@@ -432,6 +432,13 @@ def _parse_models(
             aux = _positive(item.get("aux_weight"), f"{where}.aux_weight")
         entries.append(ModelEntry(train=train, main=main, aux_weight=aux, split_aux=split_aux))
     return entries
+
+
+def _applies(eval_name: str, attacked: list[Task]) -> bool:
+    """Whether a model attacked on ``attacked`` gets the evaluation: a single-task one
+    attacks the first (the main task, ``attacks.evaluation.attacked_tasks``), so only that
+    task's kind counts; an ``_mt`` one attacks them all."""
+    return applies_to(eval_name, attacked if parse_eval(eval_name).multitask else attacked[:1])
 
 
 def _check_evals(evals: Any, where: str) -> list[str]:

@@ -31,6 +31,7 @@ class ReductionError(MtsweepError):
 
 # Reduction name -> its module, imported on first lookup.
 REDUCTIONS: Registry[str] = Registry("reduction", ReductionError)
+REDUCTIONS.register("attack_strength", f"{__name__}.attack_strength")
 REDUCTIONS.register("attack_table", f"{__name__}.attack_table")
 REDUCTIONS.register("fig7", f"{__name__}.fig7")
 REDUCTIONS.register("multitask_attack", f"{__name__}.multitask_attack")

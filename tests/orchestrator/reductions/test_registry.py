@@ -22,7 +22,13 @@ from tests.helpers.trial_tables import is_picture
 
 
 def test_each_registered_reduction_provides_every_hook():
-    assert reduction_names() == ("attack_table", "fig7", "multitask_attack", "output_dim")
+    assert reduction_names() == (
+        "attack_strength",
+        "attack_table",
+        "fig7",
+        "multitask_attack",
+        "output_dim",
+    )
     for name in reduction_names():
         reduction = get_reduction(name)
         assert reduction.name == name and reduction.reduce.__module__ == REDUCTIONS.get(name)
