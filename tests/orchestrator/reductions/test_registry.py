@@ -41,7 +41,9 @@ def test_each_registered_reduction_provides_every_hook():
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(ReductionError, match="unknown reduction 'fig8'; did you mean 'fig7'?"):
         get_reduction("fig8")
-    with pytest.raises(ReductionError, match="unknown reduction 'naming'.*known: attack_strength, attack_table"):
+    with pytest.raises(
+        ReductionError, match="unknown reduction 'naming'.*known: attack_strength, attack_table"
+    ):
         get_reduction("naming")  # a helper, not a reduction
 
 
