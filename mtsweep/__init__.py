@@ -76,7 +76,7 @@ def _plan_of(out: str | Path):
 
 def trials(out: str | Path) -> pd.DataFrame:
     """The trials table of the sweep run in ``out`` (one row per final metric)."""
-    from orchestrator.sweep.lifecycle import export_trials
+    from orchestrator.sweep.reading import export_trials
 
     return export_trials(_plan_of(out))
 

@@ -161,6 +161,24 @@ def plan_of(args: argparse.Namespace, require_data: bool = False, **flags):
     return make_plan(request_of(args), out=args.out, require_data=require_data, **flags)
 
 
+def run_of(args: argparse.Namespace):
+    """What a reading command asks about: the trials recorded in ``--out`` when the
+    arguments only name the folder (read without loading the sweep's code), else the plan
+    of the arguments."""
+    from orchestrator.sweep.plan import read_run_folder
+
+    narrowed = args.overrides or any(
+        getattr(args, name, None) for name in ("preset", "tasks", "seeds", "data_root")
+    )
+    if args.sweep is None and args.out is not None and not narrowed:
+        folder = read_run_folder(args.out)
+        if folder is not None:
+            if args.tracking_uri:
+                folder.tracking_uri = args.tracking_uri
+            return folder
+    return plan_of(args)
+
+
 def states_line(states, total: int) -> str:
     parts = [
         f"{states.get(s, 0)} {s.lower()}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.cli.common import CliError, plan_of, sweep_args
+from orchestrator.cli.common import CliError, run_of, sweep_args
 
 
 def add_parser(sub) -> None:
@@ -19,12 +19,12 @@ def add_parser(sub) -> None:
 
 
 def handle(args) -> int:
-    from orchestrator.sweep.lifecycle import export_trials
+    from orchestrator.sweep.reading import export_trials
     from tasks.atomic import write_parquet
 
     if args.to.is_dir():
         raise CliError(f"--to {args.to} is a directory; give a .parquet file path")
-    plan = plan_of(args)
+    plan = run_of(args)
     table = export_trials(plan)
     write_parquet(table, args.to)
     print(f"wrote {len(table)} rows ({table['trial_key'].nunique()} trials) to {args.to}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from orchestrator.cli.common import plan_of, states_line, sweep_args
+from orchestrator.cli.common import run_of, states_line, sweep_args
 
 ALL_FINISHED, SOME_FAILED, UNFINISHED = 0, 1, 3
 
@@ -27,26 +27,31 @@ def _elapsed(start_ms: str) -> str:
 
 
 def handle(args) -> int:
-    from orchestrator.sweep.lifecycle import failures, open_tracker, running, trial_states
-    from orchestrator.sweep.tracking import NoResultsError
+    from orchestrator.sweep.reading import (
+        NoResultsError,
+        failures,
+        running,
+        runs_by_key,
+        trial_states,
+    )
 
-    plan = plan_of(args)
-    name = f"{plan.sweep.name}/{plan.preset}"
+    plan = run_of(args)
+    name = f"{plan.sweep_name}/{plan.preset}"
     try:
-        tracker = open_tracker(plan)
+        runs = runs_by_key(plan)
     except NoResultsError:
         print(f"{name}: nothing has run yet ({len(plan.specs)} trials pending; out: {plan.out})")
         return UNFINISHED
-    states = trial_states(plan, tracker)
+    states = trial_states(plan, runs)
     print(f"{name}: " + states_line(states, len(plan.specs)))
-    for spec, tags in running(plan, tracker):
+    for spec, tags in running(plan, runs):
         epoch = tags.get("mtsweep.epoch", f"0/{spec.train.get('epochs', 1)}")
         node = tags.get("mtsweep.node") or tags.get("mtsweep.host") or "?"
         print(
             f"  RUNNING {spec.trial_key} {spec.label}: epoch {epoch}, node {node}, "
             f"{_elapsed(tags['start_time_ms'])} elapsed"
         )
-    for spec, error, _ in failures(plan, tracker):
+    for spec, error, _ in failures(plan, runs):
         print(f"  FAILED {spec.trial_key} {spec.label}: {error}")
     if states.get("FAILED"):
         return SOME_FAILED

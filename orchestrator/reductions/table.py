@@ -9,6 +9,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -16,7 +17,9 @@ import pyarrow.parquet as pq
 
 from tasks.atomic import replace_atomically
 from tasks.errors import MtsweepError
-from tasks.registry import Task, UnknownTaskError, get_task
+
+if TYPE_CHECKING:
+    from tasks.registry import Task
 
 # DESIGN's trials table, the one definition: the exporter writes these columns.
 TRIALS_COLUMNS = (
@@ -81,6 +84,8 @@ class ReduceError(MtsweepError):
 
 def task_of(dataset: str, name: str) -> Task:
     """The registry's task, or ReduceError naming the unknown one."""
+    from tasks.registry import UnknownTaskError, get_task  # torch: not for table readers
+
     try:
         return get_task(dataset, name)
     except UnknownTaskError as err:

@@ -1,8 +1,5 @@
-"""A sweep's life cycle as the CLI and the Python API drive it: run (resuming), state,
-failures, export and the sweep's own reduction.
-
-Reading steps open the MLflow store read-only: asking about a sweep that never ran
-creates nothing and says so.
+"""A sweep's life cycle as the CLI and the Python API drive it: run (resuming) and the
+sweep's own reduction. Reading a run's state, failures and trials is ``reading``'s.
 """
 
 from __future__ import annotations
@@ -12,7 +9,6 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from orchestrator.sweep.lease import DriverLease
@@ -25,6 +21,7 @@ from orchestrator.sweep.preflight import (
     real_data_fingerprints,
 )
 from orchestrator.sweep.ray_backend import BeforeTrial
+from orchestrator.sweep.reading import export_trials, follow_move, open_tracker, trial_states
 from orchestrator.sweep.store import TrackingError, quiet_libraries, redact
 from orchestrator.sweep.sweep_run import (
     open_sweep_run,
@@ -35,14 +32,12 @@ from orchestrator.sweep.sweep_run import (
 from orchestrator.sweep.tracking import (
     DATA_TAG,
     GIT_COMMIT_TAG,
-    TAG,
     VERSION_TAG,
     Tracker,
     code_version,
 )
 from orchestrator.trial.data import ensure_data
 from sweeps.presets import DataConfig, parse_block
-from sweeps.spec import TrialSpec
 
 log = logging.getLogger("mtsweep")
 
@@ -80,6 +75,7 @@ def run_sweep(
             check_from_workers(plan)
         claim_out_dir(plan, force)
         quiet_libraries()
+        follow_move(plan)
         tracker = Tracker(plan.tracking_uri, plan.sweep.name, plan.preset)
         tracker.run_tags = run_tags
         outbox = Outbox(plan.out)
@@ -114,7 +110,7 @@ def run_sweep(
                 outbox=outbox,
             )
         try:
-            return trial_states(plan, tracker)
+            return trial_states(plan, tracker.runs_by_key())
         except (MlflowException, OSError) as e:
             raise TrackingError(
                 f"MLflow at {redact(plan.tracking_uri)} is unreachable ({str(e)[:120]}); "
@@ -153,47 +149,6 @@ def _note_changes(tracker: Tracker, finished: set[str], run_tags: dict[str, str]
                 ", ".join(v or "unrecorded" for v in sorted(other)),
                 now,
             )
-
-
-def open_tracker(plan: Plan) -> Tracker:
-    """The sweep's store, read-only: NoResultsError when the sweep never ran."""
-    return Tracker(plan.tracking_uri, plan.sweep.name, plan.preset, create=False)
-
-
-def trial_states(plan: Plan, tracker: Tracker | None = None) -> Counter[str]:
-    """MLflow's state of each planned trial, 'PENDING' where it has no run yet."""
-    runs = (tracker or open_tracker(plan)).runs_by_key()
-    return Counter(runs[k].info.status if k in runs else "PENDING" for k in plan.keys)
-
-
-def running(plan: Plan, tracker: Tracker | None = None) -> list[tuple[TrialSpec, dict[str, str]]]:
-    """(trial, its run's tags) for every trial whose run is RUNNING: epoch i/N, node, start."""
-    runs = (tracker or open_tracker(plan)).runs_by_key()
-    out = []
-    for spec in plan.specs:
-        run = runs.get(spec.trial_key)
-        if run is not None and run.info.status == "RUNNING":
-            tags = dict(run.data.tags)
-            tags["start_time_ms"] = str(run.info.start_time or 0)
-            out.append((spec, tags))
-    return out
-
-
-def failures(plan: Plan, tracker: Tracker | None = None) -> list[tuple[TrialSpec, str, str]]:
-    """(trial, error line, run id) for every trial whose run ended FAILED."""
-    runs = (tracker or open_tracker(plan)).runs_by_key()
-    out = []
-    for spec in plan.specs:
-        run = runs.get(spec.trial_key)
-        if run is not None and run.info.status == "FAILED":
-            out.append((spec, run.data.tags.get(f"{TAG}error", ""), run.info.run_id))
-    return out
-
-
-def export_trials(plan: Plan, tracker: Tracker | None = None) -> pd.DataFrame:
-    """The trials table of the plan's trials (DESIGN's long format)."""
-    table = (tracker or open_tracker(plan)).trials_table()
-    return table[table["trial_key"].isin(set(plan.keys))].reset_index(drop=True)
 
 
 def reduce_run(plan: Plan, fmt: str = "png") -> tuple[list[Path], str]:

@@ -19,8 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from orchestrator.sweep.plan import Plan
-from orchestrator.sweep.ray_backend import Resources
+from orchestrator.sweep.plan import Plan, Resources
 from orchestrator.sweep.storage import storage_dir
 from orchestrator.sweep.store import check_tracking_uri
 from orchestrator.trial.data import ensure_data, image_size

@@ -14,16 +14,16 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.sweep.outbox import Outbox
+from orchestrator.sweep.plan import Resources
 from orchestrator.sweep.progress import Progress
-from orchestrator.sweep.tracking import Tracker
-from orchestrator.trial.result import write_kept_result
-from orchestrator.trial.run import run_trial
 from sweeps.spec import TrialSpec
+
+if TYPE_CHECKING:
+    from orchestrator.sweep.outbox import Outbox
+    from orchestrator.sweep.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,6 @@ RAY_DEFAULTS = {
     "RAY_DEDUP_LOGS": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
 }
-
-
-@dataclass(frozen=True)
-class Resources:
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    max_failures: int = 1
 
 
 def apply_ray_defaults() -> None:
@@ -91,6 +84,9 @@ def tune_trainable(
     """
     import ray
     from ray import tune
+
+    from orchestrator.trial.result import write_kept_result
+    from orchestrator.trial.run import run_trial
 
     spec = TrialSpec.from_dict(specs[config["trial_key"]])
     storage = Path(config["storage"])

@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.reductions.table import TRIALS_COLUMNS
+from orchestrator.sweep.reading import NoResultsError, experiment_name, live_runs_by_key
 from orchestrator.sweep.store import (
     TrackingError,
     bound_http_retries,
@@ -34,7 +35,6 @@ from orchestrator.sweep.store import (
 )
 from orchestrator.trial.result import TrialResult
 from sweeps.spec import TrialSpec
-from tasks.errors import MtsweepError
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +76,6 @@ def code_version() -> dict[str, str]:
         if done.returncode == 0 and done.stdout.strip():
             tags[GIT_COMMIT_TAG] = done.stdout.strip()
     return tags
-
-
-class NoResultsError(MtsweepError):
-    """A reading command found no store, or no experiment of the sweep in it."""
-
-
-def experiment_name(sweep: str, preset: str) -> str:
-    return f"{sweep}/{preset}"
 
 
 def _retrying(fn: Callable[[], T], what: str, attempts: int = 2, wait: float = 3.0) -> T:
@@ -203,14 +195,7 @@ class Tracker:
 
     def runs_by_key(self) -> dict[str, Any]:
         """trial_key → run (a FINISHED run wins over an unfinished one of the same key)."""
-        best: dict[str, Any] = {}
-        for run in self.runs():
-            key = run.data.tags.get(f"{TAG}trial_key")
-            if key is None or run.data.tags.get(SUPERSEDED):
-                continue
-            if key not in best or run.info.status == "FINISHED":
-                best[key] = run
-        return best
+        return live_runs_by_key(self.runs())
 
     def recorded_under(self, keys: set[str], tag: str) -> dict[str, int]:
         """How many FINISHED runs of ``keys`` carry each value of ``tag`` ('' when unset)."""
