@@ -17,6 +17,7 @@ from tasks.errors import MtsweepError
 
 __version__ = version("mtsweep")
 
+INTERRUPTED = "interrupted — run the same command to resume"
 COMMANDS = (run, status, logs, show, export, reduce, synth, prepare, estimate)
 
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handle(args)
     except KeyboardInterrupt:
-        sys.stderr.write("mtsweep: interrupted; run the same command again to resume\n")
+        sys.stderr.write(f"{INTERRUPTED}\n")
         return 130
     except MtsweepError as e:
         sys.stderr.write(f"mtsweep: error: {e}\n")

@@ -179,12 +179,18 @@ def run_of(args: argparse.Namespace):
     return plan_of(args)
 
 
+# MLflow's run states as the CLI names them; KILLED is a trial whose driver was stopped.
+STATE_NAMES = {
+    "FINISHED": "finished",
+    "FAILED": "failed",
+    "RUNNING": "running",
+    "KILLED": "interrupted",
+    "PENDING": "pending",
+}
+
+
 def states_line(states, total: int) -> str:
-    parts = [
-        f"{states.get(s, 0)} {s.lower()}"
-        for s in ("FINISHED", "FAILED", "RUNNING", "PENDING")
-        if states.get(s, 0)
-    ]
+    parts = [f"{states[s]} {name}" for s, name in STATE_NAMES.items() if states.get(s, 0)]
     return f"trials: {total} in all: " + ", ".join(parts)
 
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
@@ -55,7 +59,12 @@ def run_sweep(
     ``rerun`` ('failed', 'all' or trial keys) runs those trials again although they ended:
     their earlier runs stay, marked superseded.
     """
-    from orchestrator.sweep.ray_backend import apply_ray_defaults, run_pending, start_ray
+    from orchestrator.sweep.ray_backend import (
+        apply_ray_defaults,
+        run_pending,
+        start_ray,
+        stop_ray,
+    )
 
     apply_ray_defaults()  # before the recorder (Tune) imports Ray
     from orchestrator.sweep.recorder import ingest_kept_results
@@ -70,7 +79,7 @@ def run_sweep(
         check_cluster_capacity(plan.resources)
     run_tags = {**code_version(), **_data_tags(plan)}
     # One driver per sweep: the lease is taken before anything of the run is written.
-    with DriverLease(plan.out):
+    with DriverLease(plan.out), _terminate_as_interrupt():
         if address:
             check_from_workers(plan)
         claim_out_dir(plan, force)
@@ -99,16 +108,22 @@ def run_sweep(
         )
         if pending:
             start_ray(address, num_cpus=num_cpus)
-            run_pending(
-                pending,
-                tracker,
-                plan.storage,
-                plan.resources,
-                total=len(plan.specs),
-                already_done=len(finished),
-                before_trial=before_trial,
-                outbox=outbox,
-            )
+            try:
+                run_pending(
+                    pending,
+                    tracker,
+                    plan.storage,
+                    plan.resources,
+                    total=len(plan.specs),
+                    already_done=len(finished),
+                    before_trial=before_trial,
+                    outbox=outbox,
+                )
+            except KeyboardInterrupt:
+                stop_ray()  # its trials stop; each resumes from its last checkpoint
+                ended = tracker.end_open_runs({s.trial_key for s in pending})
+                log.warning("stopped: %d running trial(s) marked interrupted", len(ended))
+                raise
         try:
             return trial_states(plan, tracker.runs_by_key())
         except (MlflowException, OSError) as e:
@@ -117,6 +132,24 @@ def run_sweep(
                 f"{len(outbox)} result(s) wait in {outbox.dir}: run the same command again "
                 "when it is back"
             ) from None
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the driver as Ctrl-C does (KeyboardInterrupt), so both end cleanly:
+    open trial runs marked interrupted, the lease released."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _data_tags(plan: Plan) -> dict[str, str]:

@@ -40,6 +40,10 @@ RAY_DEFAULTS = {
     "RAY_AIR_NEW_OUTPUT": "0",
     "RAY_DEDUP_LOGS": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Ctrl-C (SIGINT) is the driver's to handle (lifecycle.run_sweep): Tune's own handler
+    # would end the run quietly and tell the user to resume with Tuner.restore, which a
+    # sweep never needs (the same command resumes it).
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
 
 
@@ -70,6 +74,14 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
         ray.init(address=address, **common)
     else:
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **common)
+
+
+def stop_ray() -> None:
+    """End the driver's Ray session now (its trials' workers with it), quietly."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
 
 
 def tune_trainable(

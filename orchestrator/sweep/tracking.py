@@ -358,6 +358,19 @@ class Tracker:
         _retrying(lambda: self.client.set_terminated(run_id, "FAILED"), "fail run")
         return run_id
 
+    def end_open_runs(self, keys: set[str], status: str = "KILLED") -> list[str]:
+        """End the runs of ``keys`` left RUNNING (the driver was interrupted); their keys.
+
+        A resume reuses each such run, so a trial keeps one run however often it stops."""
+        ended = []
+        for key, run in self.runs_by_key().items():
+            if key in keys and run.info.status == "RUNNING":
+                _retrying(
+                    lambda i=run.info.run_id: self.client.set_terminated(i, status), "end run"
+                )
+                ended.append(key)
+        return ended
+
     # ------------------------------------------------------------ export
     def trials_table(self) -> pd.DataFrame:
         """DESIGN's trials table: one row per final metric of every FINISHED run."""

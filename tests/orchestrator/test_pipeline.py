@@ -17,6 +17,7 @@ from orchestrator.cli import main
 from orchestrator.reductions.table import TRIALS_COLUMNS, read_summary
 from orchestrator.sweep.lifecycle import run_sweep
 from orchestrator.sweep.plan import Request, make_plan
+from orchestrator.sweep.sqlite_file import read_runs
 from orchestrator.sweep.store import default_tracking_uri
 from tests.helpers.drills import FailFirstAttempts
 from tests.helpers.mlflow_runs import runs_of as mlflow_runs
@@ -140,7 +141,11 @@ def test_a_model_two_sweeps_share_is_trained_once(tmp_path, sweep_yaml, ray_loca
 
 
 @pytest.mark.slow
-def test_driver_killed_mid_sweep_then_resumed(tmp_path):
+def test_driver_interrupted_mid_sweep_then_resumed_once(tmp_path):
+    """Ctrl-C (SIGINT) while trials train: the driver ends cleanly (exit 130, runs marked
+    interrupted, the lease released, no Ray restore hint); the same command finishes the
+    rest, each trial in the one run it had. (A SIGKILLed driver leaves its runs RUNNING
+    and its lease to a dead pid: the same resume path, with the lease taken over.)"""
     out = tmp_path / "run"
     cmd = [
         sys.executable,
@@ -157,32 +162,49 @@ def test_driver_killed_mid_sweep_then_resumed(tmp_path):
         "--no-reduce",
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 240
-    finished = []
-    try:
-        while time.monotonic() < deadline:
-            time.sleep(0.3)
-            if (out / "mlflow.db").exists():
-                _, runs = runs_of(out)
-                finished = [r for r in runs if r.info.status == "FINISHED"]
-                if finished:
-                    break
-            assert proc.poll() is None, "the sweep ended before it could be interrupted"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert 1 <= len(finished) < 4, "the driver must be killed mid-sweep"
+    log = tmp_path / "driver.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 240
+        states: list[str] = []
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(0.3)
+                assert proc.poll() is None, "the sweep ended before it could be interrupted"
+                if (out / "mlflow.db").exists():
+                    runs = read_runs(out / "mlflow.db", "tiny-pairs/smoke") or []
+                    states = [r.info.status for r in runs]
+                    if "FINISHED" in states and "RUNNING" in states:
+                        break
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    printed = log.read_text()
+    assert code == 130, printed[-2000:]
+    assert printed.strip().splitlines()[-1] == "interrupted — run the same command to resume"
+    assert "Tuner.restore" not in printed and "Traceback" not in printed
+    assert not (out / "driver.lease").exists()
+    _, runs = runs_of(out)
+    assert "RUNNING" not in [r.info.status for r in runs]
+    killed = {r.info.run_id for r in runs if r.info.status == "KILLED"}
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    assert killed and 1 <= len(finished) < 4
     kept = {r.info.run_id: (r.info.end_time, r.data.metrics) for r in finished}
+    status = subprocess.run(
+        [*cmd[:3], "status", "--out", str(out)], env=env, capture_output=True, text=True
+    )
+    assert status.returncode == 3 and f"{len(killed)} interrupted" in status.stdout
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]
     _, runs = runs_of(out)
     keys = [r.data.tags["mtsweep.trial_key"] for r in runs]
-    assert len(runs) == 4 and len(set(keys)) == 4
+    assert len(runs) == 4 and len(set(keys)) == 4  # one run per trial: the killed ones reused
     assert all(r.info.status == "FINISHED" for r in runs)
+    assert killed <= {r.info.run_id for r in runs}
     after = {r.info.run_id: (r.info.end_time, r.data.metrics) for r in runs}
     for run_id, value in kept.items():
-        assert after[run_id] == value  # finished before the kill: untouched
+        assert after[run_id] == value  # finished before the interrupt: untouched
