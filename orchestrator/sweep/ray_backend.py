@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +21,16 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.sweep.plan import Resources
 from orchestrator.sweep.progress import Progress
 from sweeps.spec import TrialSpec
+from tasks.errors import MtsweepError
 
 if TYPE_CHECKING:
     from orchestrator.sweep.outbox import Outbox
     from orchestrator.sweep.tracking import Tracker
 
 log = logging.getLogger(__name__)
+
+# What a trial reports when it failed for good (a permanent error: no retry).
+FAILED_LINE, FAILED_TRACE = "failed_line", "failed_trace"
 
 # Runs in the worker before a trial, with its spec and storage: how failure drills (tests)
 # make a trial fail on purpose. None in production.
@@ -44,7 +49,23 @@ RAY_DEFAULTS = {
     # would end the run quietly and tell the user to resume with Tuner.restore, which a
     # sweep never needs (the same command resumes it).
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
+    # A failed trial is told once, in one line, by the driver's recorder (its traceback goes
+    # to MLflow, for 'mtsweep logs'); Tune would print the whole traceback of every attempt.
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
 }
+
+
+def error_line(err: BaseException) -> str:
+    """An error in one line: its type and the last line of its message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[-1] if lines else ''}"[:2000]
+
+
+class _NotTheFailedTrials(logging.Filter):
+    """Drops Tune's closing "Trials did not complete: [...]" line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Trials did not complete")
 
 
 def apply_ray_defaults() -> None:
@@ -92,7 +113,9 @@ def tune_trainable(
     """What a Ray worker runs for one trial: train+evaluate, keep the result, report it.
 
     Each epoch is reported to Tune as an intermediate result, so the driver can show and
-    record the trial live.
+    record the trial live. An error a retry cannot mend (bad data, a bad setting: any
+    ``MtsweepError``) is reported as the trial's outcome instead of raised, so Tune does
+    not run the trial again; other errors (a lost node, a full disk) are raised and retried.
     """
     import ray
     from ray import tune
@@ -102,8 +125,6 @@ def tune_trainable(
 
     spec = TrialSpec.from_dict(specs[config["trial_key"]])
     storage = Path(config["storage"])
-    if before_trial is not None:
-        before_trial(spec, storage)
     epochs = int(spec.train.get("epochs", 1))
 
     def on_epoch(epoch: int, loss: float) -> None:
@@ -116,14 +137,20 @@ def tune_trainable(
     # The trial's CPU budget: one process computes, the rest decode data in loader workers.
     cpus = max(1, int(config["cpus"]))
     workers = cpus - 1
-    result = run_trial(
-        spec,
-        storage,
-        on_epoch=on_epoch,
-        threads=max(1, cpus - workers),
-        gpus=gpus,
-        loader_workers=workers,
-    )
+    try:
+        if before_trial is not None:
+            before_trial(spec, storage)
+        result = run_trial(
+            spec,
+            storage,
+            on_epoch=on_epoch,
+            threads=max(1, cpus - workers),
+            gpus=gpus,
+            loader_workers=workers,
+        )
+    except MtsweepError as e:
+        tune.report({FAILED_LINE: error_line(e), FAILED_TRACE: traceback.format_exc()})
+        return
     result.placement["ray_node"] = ray.get_runtime_context().get_node_id()
     result.placement["checkpoint_uri"] = (storage / "checkpoints" / spec.model_key).as_uri()
     write_kept_result(storage, result)
@@ -184,6 +211,10 @@ def run_pending(
     )
     # Tune's result grid looks for per-trial files this driver does not ask it to write.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    # Failed trials are listed by the recorder, one line each, as they fail.
+    tune_log = logging.getLogger("ray.tune.tune")
+    if not any(isinstance(f, _NotTheFailedTrials) for f in tune_log.filters):
+        tune_log.addFilter(_NotTheFailedTrials())
     tuner.fit()
     progress.update(progress.states, force=True)
     recorder.flush()

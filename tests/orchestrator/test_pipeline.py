@@ -94,7 +94,9 @@ def test_whole_pipeline_then_resume_runs_nothing(tmp_path, ray_local, capsys):
 ONE_MODEL = {"name": "one-model", "models": {"list": [{"train": "d"}]}}
 
 
-def _run_with_faults(sweep: Path, out: Path, faults: int, max_failures: int):
+def _run_with_faults(
+    sweep: Path, out: Path, faults: int, max_failures: int, permanent: bool = False
+):
     """Run through the life cycle with a drill that fails each trial's first attempts."""
     import ray.cloudpickle
 
@@ -102,7 +104,7 @@ def _run_with_faults(sweep: Path, out: Path, faults: int, max_failures: int):
 
     ray.cloudpickle.register_pickle_by_value(tests.helpers.drills)
     plan = make_plan(Request(sweep=str(sweep)), out=out, max_failures=max_failures)
-    return run_sweep(plan, before_trial=FailFirstAttempts(faults))
+    return run_sweep(plan, before_trial=FailFirstAttempts(faults, permanent))
 
 
 def test_injected_failure_is_retried(tmp_path, sweep_yaml, ray_local):
@@ -113,6 +115,15 @@ def test_injected_failure_is_retried(tmp_path, sweep_yaml, ray_local):
     assert [r.info.status for r in runs] == ["FINISHED"]
     faults = list((out / "ray" / "faults").iterdir())
     assert len(faults) == 1 and faults[0].read_text() == "1"
+
+
+def test_a_permanent_error_fails_the_trial_without_a_retry(tmp_path, sweep_yaml, ray_local):
+    out = tmp_path / "run"
+    states = _run_with_faults(sweep_yaml(ONE_MODEL), out, faults=3, max_failures=2, permanent=True)
+    assert states == {"FAILED": 1}
+    _, (run,) = runs_of(out, "one-model/smoke")
+    assert run.data.tags["mtsweep.error"] == "InjectedDataError: injected fault 1 of 3"
+    assert [p.read_text() for p in (out / "ray" / "faults").iterdir()] == ["1"]  # one attempt
 
 
 def test_a_model_two_sweeps_share_is_trained_once(tmp_path, sweep_yaml, ray_local, monkeypatch):
