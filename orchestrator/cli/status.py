@@ -19,40 +19,30 @@ def add_parser(sub) -> None:
     p.set_defaults(handle=handle)
 
 
-def _elapsed(start_ms: str) -> str:
+def _elapsed(start_ms: int) -> str:
     from orchestrator.sweep.progress import format_duration
 
-    start = int(start_ms or 0) / 1000
-    return format_duration(time.time() - start) if start else "?"
+    return format_duration(time.time() - start_ms / 1000) if start_ms else "?"
 
 
 def handle(args) -> int:
-    from orchestrator.sweep.reading import (
-        NoResultsError,
-        failures,
-        running,
-        runs_by_key,
-        trial_states,
-    )
+    from orchestrator.sweep.reading import sweep_status
 
-    plan = run_of(args)
-    name = f"{plan.sweep_name}/{plan.preset}"
-    try:
-        runs = runs_by_key(plan)
-    except NoResultsError:
-        print(f"{name}: nothing has run yet ({len(plan.specs)} trials pending; out: {plan.out})")
+    status = sweep_status(run_of(args))
+    name = f"{status.sweep}/{status.preset}"
+    total = len(status.trials)
+    if not status.ran:
+        print(f"{name}: nothing has run yet ({total} trials pending; out: {status.out})")
         return UNFINISHED
-    states = trial_states(plan, runs)
-    print(f"{name}: " + states_line(states, len(plan.specs)))
-    for spec, tags in running(plan, runs):
-        epoch = tags.get("mtsweep.epoch", f"0/{spec.train.get('epochs', 1)}")
-        node = tags.get("mtsweep.node") or tags.get("mtsweep.host") or "?"
+    states = status.states
+    print(f"{name}: " + states_line(states, total))
+    for t in status.of("RUNNING"):
         print(
-            f"  RUNNING {spec.trial_key} {spec.label}: epoch {epoch}, node {node}, "
-            f"{_elapsed(tags['start_time_ms'])} elapsed"
+            f"  RUNNING {t.trial_key} {t.label}: epoch {t.epoch}, node {t.node or '?'}, "
+            f"{_elapsed(t.started_ms)} elapsed"
         )
-    for spec, error, _ in failures(plan, runs):
-        print(f"  FAILED {spec.trial_key} {spec.label}: {error}")
+    for t in status.of("FAILED"):
+        print(f"  FAILED {t.trial_key} {t.label}: {t.error}")
     if states.get("FAILED"):
         return SOME_FAILED
-    return ALL_FINISHED if states.get("FINISHED", 0) == len(plan.specs) else UNFINISHED
+    return ALL_FINISHED if states.get("FINISHED", 0) == total else UNFINISHED

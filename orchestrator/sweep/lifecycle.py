@@ -9,7 +9,7 @@ import logging
 import signal
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from orchestrator.sweep.preflight import (
     preflight,
     real_data_fingerprints,
 )
+from orchestrator.sweep.progress import ProgressReport
 from orchestrator.sweep.ray_backend import BeforeTrial
 from orchestrator.sweep.reading import export_trials, follow_move, open_tracker, trial_states
 from orchestrator.sweep.store import TrackingError, quiet_libraries, redact
@@ -53,11 +54,12 @@ def run_sweep(
     num_cpus: int | None = None,
     before_trial: BeforeTrial | None = None,
     rerun: list[str] | None = None,
+    on_progress: Callable[[ProgressReport], None] | None = None,
 ) -> Counter[str]:
     """Run every unfinished trial of the plan; returns the final MLflow states.
 
     ``rerun`` ('failed', 'all' or trial keys) runs those trials again although they ended:
-    their earlier runs stay, marked superseded.
+    their earlier runs stay, marked superseded. ``on_progress`` gets each progress report.
     """
     from orchestrator.sweep.ray_backend import (
         apply_ray_defaults,
@@ -118,6 +120,7 @@ def run_sweep(
                     already_done=len(finished),
                     before_trial=before_trial,
                     outbox=outbox,
+                    on_progress=on_progress,
                 )
             except KeyboardInterrupt:
                 stop_ray()  # its trials stop; each resumes from its last checkpoint

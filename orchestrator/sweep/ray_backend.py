@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.sweep.plan import Resources
-from orchestrator.sweep.progress import Progress
+from orchestrator.sweep.progress import Progress, ProgressReport
 from sweeps.spec import TrialSpec
 from tasks.errors import MtsweepError
 
@@ -165,6 +165,7 @@ def run_pending(
     total: int,
     already_done: int,
     progress_every: float = 10.0,
+    on_progress: Callable[[ProgressReport], None] | None = None,
     before_trial: BeforeTrial | None = None,
     outbox: Outbox | None = None,
 ) -> None:
@@ -179,7 +180,7 @@ def run_pending(
     if not specs:
         return
     by_key = {s.trial_key: s for s in specs}
-    progress = Progress(total=total, already_done=already_done, every=progress_every)
+    progress = Progress(total, already_done, every=progress_every, listener=on_progress)
     trainable = tune.with_parameters(
         tune_trainable, specs={k: s.to_dict() for k, s in by_key.items()}, before_trial=before_trial
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.sweep.plan import REQUEST_FILE
@@ -19,8 +21,6 @@ from sweeps.spec import TrialSpec
 from tasks.errors import MtsweepError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import pandas as pd
 
     from orchestrator.sweep.tracking import Tracker
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 TRIAL_KEY_TAG = "mtsweep.trial_key"
 SUPERSEDED_TAG = "mtsweep.superseded"  # set on a trial's old run when --rerun replaces it
 ERROR_TAG = "mtsweep.error"
+EPOCH_TAG = "mtsweep.epoch"
+NODE_TAG = "mtsweep.node"
+HOST_TAG = "mtsweep.host"  # the worker's host (runs of release 0.1.0)
 
 
 class NoResultsError(MtsweepError):
@@ -128,32 +131,62 @@ def trial_states(plan: TrialsAt, runs: dict[str, Any] | None = None) -> Counter[
     return Counter(runs[k].info.status if k in runs else "PENDING" for k in plan.keys)
 
 
-def running(
-    plan: TrialsAt, runs: dict[str, Any] | None = None
-) -> list[tuple[TrialSpec, dict[str, str]]]:
-    """(trial, its run's tags) for every trial whose run is RUNNING: epoch i/N, node, start."""
-    runs = runs_by_key(plan) if runs is None else runs
-    out = []
-    for spec in plan.specs:
-        run = runs.get(spec.trial_key)
-        if run is not None and run.info.status == "RUNNING":
-            tags = dict(run.data.tags)
-            tags["start_time_ms"] = str(run.info.start_time or 0)
-            out.append((spec, tags))
-    return out
+@dataclass(frozen=True)
+class TrialState:
+    """One trial as its store has it: MLflow's state ('PENDING' before it first starts)."""
+
+    trial_key: str
+    label: str
+    state: str
+    epoch: str | None = None  # "i/N" while it trains
+    node: str | None = None
+    started_ms: int = 0
+    error: str = ""  # a failed trial's one line
 
 
-def failures(
-    plan: TrialsAt, runs: dict[str, Any] | None = None
-) -> list[tuple[TrialSpec, str, str]]:
-    """(trial, error line, run id) for every trial whose run ended FAILED."""
-    runs = runs_by_key(plan) if runs is None else runs
-    out = []
+@dataclass(frozen=True)
+class SweepStatus:
+    """Every trial of a sweep by state; ``ran`` is False while nothing has run yet."""
+
+    sweep: str
+    preset: str
+    out: Path
+    trials: list[TrialState]
+    ran: bool = True
+
+    @property
+    def states(self) -> Counter[str]:
+        return Counter(t.state for t in self.trials)
+
+    def of(self, state: str) -> list[TrialState]:
+        return [t for t in self.trials if t.state == state]
+
+
+def sweep_status(plan: TrialsAt) -> SweepStatus:
+    """The state of each trial of ``plan`` (StoreMissingError if its store has gone)."""
+    try:
+        runs = runs_by_key(plan)
+    except NoResultsError:
+        runs = None
+    trials = []
     for spec in plan.specs:
-        run = runs.get(spec.trial_key)
-        if run is not None and run.info.status == "FAILED":
-            out.append((spec, run.data.tags.get(ERROR_TAG, ""), run.info.run_id))
-    return out
+        run = (runs or {}).get(spec.trial_key)
+        if run is None:
+            trials.append(TrialState(spec.trial_key, spec.label, "PENDING"))
+            continue
+        tags = run.data.tags
+        trials.append(
+            TrialState(
+                spec.trial_key,
+                spec.label,
+                run.info.status,
+                epoch=tags.get(EPOCH_TAG) or f"0/{spec.train.get('epochs', 1)}",
+                node=tags.get(NODE_TAG) or tags.get(HOST_TAG) or None,
+                started_ms=int(run.info.start_time or 0),
+                error=tags.get(ERROR_TAG, ""),
+            )
+        )
+    return SweepStatus(plan.sweep_name, plan.preset, plan.out, trials, ran=runs is not None)
 
 
 def export_trials(plan: TrialsAt, tracker: Tracker | None = None) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+import mtsweep
 from orchestrator.cli import main
 from orchestrator.sweep.plan import (
     REQUEST_FILE,
@@ -65,6 +66,7 @@ def test_reading_commands_load_no_torch_matplotlib_nor_ray(recorded, tmp_path):
     out, failed = recorded.out, recorded.specs[3].trial_key
     script = f"""
 import json, sys
+import mtsweep
 from orchestrator.cli import main
 codes = [
     main(["status", "--out", {str(out)!r}]),
@@ -88,6 +90,16 @@ print(json.dumps({{"codes": codes, "heavy": [m for m in {HEAVY!r} if m in sys.mo
     assert "node 10.0.0.7" in text and "DataError: bad.png is not a PNG" in text
     assert "Traceback: deep" in text  # logs: the failed trial's whole traceback
     assert "wrote 2 rows (2 trials)" in text
+
+
+def test_python_api_status_of_a_run_folder(recorded):
+    status = mtsweep.status(recorded.out)
+    assert status.states == {"FINISHED": 2, "FAILED": 1, "RUNNING": 1, "PENDING": 5}
+    (failed,) = status.of("FAILED")
+    assert failed.trial_key == recorded.specs[3].trial_key
+    assert failed.error == "DataError: bad.png is not a PNG"
+    (running,) = status.of("RUNNING")
+    assert running.node == "10.0.0.7" and running.started_ms > 0
 
 
 def test_the_sqlite_reader_sees_what_mlflow_sees(recorded):
