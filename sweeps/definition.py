@@ -29,6 +29,7 @@ from sweeps.presets import (
     unknown_key,
 )
 from sweeps.spec import TrialSpec
+from sweeps.yaml_numbers import load_yaml
 from tasks.datasets import dataset_names
 from tasks.registry import UnknownTaskError, get_task, parse_tasks
 
@@ -152,6 +153,14 @@ class Sweep:
         p = self.preset(preset, overrides)
         models = self._narrowed(self.models_of(p), tasks)
         seed_list = list(seeds) if seeds is not None else list(p.get("seeds", [0]))
+        twice = sorted({s for s in seed_list if seed_list.count(s) > 1})
+        if twice:
+            where = "--seeds" if seeds is not None else f"presets.{preset}.seeds"
+            noun = "seeds" if len(twice) > 1 else "seed"
+            raise SweepError(
+                f"{where}: {noun} {', '.join(map(str, twice))} listed more than once; "
+                "give each seed once"
+            )
         data = dict(p.get("data") or {})
         if data_root is not None:
             data = {**data, "source": "real", "root": str(Path(data_root).expanduser().resolve())}
@@ -206,10 +215,13 @@ class Sweep:
     def _narrowed(self, models: list[ModelEntry], tasks: list[str] | None) -> list[ModelEntry]:
         if not tasks:
             return models
-        try:
-            keep = {t.name for t in parse_tasks(self.dataset, tasks)}
-        except UnknownTaskError as e:
-            raise SweepError(f"--tasks: {e}") from None
+        keep: set[str] = set()
+        for spec in map(str, tasks):  # a name, a letter or the paper's letters run together
+            try:
+                keep |= {t.name for t in parse_tasks(self.dataset, spec)}
+            except UnknownTaskError as e:
+                what = f"{spec!r} is neither a task nor a run of task letters ({e})"
+                raise SweepError(f"--tasks: {what if len(spec) > 1 else e}") from None
         models = [m for m in models if set(m.train) <= keep]
         if not models:
             raise SweepError(
@@ -239,7 +251,7 @@ def load_sweep(name_or_path: str) -> Sweep:
     if path.is_dir():
         raise SweepError(f"sweep file {path} is a directory; give a YAML file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except FileNotFoundError:
         raise SweepError(f"sweep file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:

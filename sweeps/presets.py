@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from attacks.measures import OutputDimConfig
+from sweeps.yaml_numbers import load_yaml
 from tasks.errors import MtsweepError
 
 
@@ -98,7 +99,7 @@ class EvalConfig:
     n_images: int | None = field(default=None, metadata={"min": 1})  # None: the whole split
     batch_size: int = field(default=16, metadata={"min": 1})
     # Where the candidates of a λ_a selection (aux_weight: {select: […]}) are compared: the
-    # main task's clean primary metric on this split, recorded as eval "selection"; the
+    # main task's clean primary metric on this split, recorded as eval "selection_<split>"; the
     # reported cells come from ``split``.
     select_split: str | None = None
 
@@ -244,7 +245,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. --set train.epochs=3"
         )
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
+        parsed = load_yaml(value) if value.strip() else None
     except yaml.YAMLError:
         raise SweepError(f"--set {text!r}: the value is not valid YAML") from None
     return path, parsed

@@ -7,15 +7,21 @@ rows main tasks, columns the baseline's value, each auxiliary task's improvement
 row mean. A cell with no finished trial is hatched "n/a", never "no change".
 
 λ_a selection ("λ_a = 0.1 or 0.01 based on the tasks"): where a pair's candidates, trained
-once per λ_a, recorded the ``selection`` eval (main task, primary metric, clean, on the
-validation split), the pair is one cell per evaluation, taken from the candidate that
-validated best; its test values never take part in the choice.
+once per λ_a, recorded a selection eval (``selection_<split>``: main task, primary metric,
+clean, on the preset's ``evaluation.select_split``), the pair is one cell per evaluation,
+taken from the candidate that did best there; its reported values never take part in the
+choice.
+
+"Significant" in the summary counts cells improved at a 5 % false discovery rate after the
+Benjamini–Hochberg adjustment over an evaluation's cells, not cells whose own 95 % interval
+excludes 0 (the ``significant`` column, and grey text in the heatmap).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,28 +33,35 @@ import pandas as pd
 
 from orchestrator.reductions.naming import split_tasks, task_order
 from orchestrator.reductions.table import (
+    FDR_LEVEL,
     RESULT_COLUMNS,
-    SELECTION_EVAL,
     ReduceError,
+    benjamini_hochberg,
     check_trials,
     improvement_interval,
+    improvement_p_value,
     over_seeds,
     picture_path,
     primary_rows,
     relative_improvement,
     seed_means,
+    selection_split,
     task_of,
 )
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 MISSING = "n/a"
-# ``selected_on`` of a chosen cell: the split trials measure SELECTION_EVAL on (the paper
-# presets' evaluation.select_split; the trials table does not carry it).
-SELECTED_ON = "val"
 _CELL_KEYS = ["eval", "arch", "main_task", "aux_tasks", "aux_weight"]
 _PAIR_KEYS = ["arch", "main_task", "aux_tasks"]
+# Heatmap layout in inches: a cell (width, height), the least matrix height (it holds the
+# colour bar's label and ticks), the least figure width, one character of 8-pt text.
+CELL = (0.75, 0.5)
+MIN_MATRIX_HEIGHT = 1.8
+MIN_WIDTH = 4.0
+CHAR = 0.075
 _NO_SEEDS = pd.Series(dtype=float)
 
 
@@ -101,11 +114,13 @@ def _seed_values(rows: pd.DataFrame) -> dict[tuple, pd.Series]:
 
 @dataclass(frozen=True)
 class Choice:
-    """A pair's λ_a as chosen on validation, and the best other candidate's (None: none left;
-    ``chosen`` None: no candidate has a finite selection value, so the cell stays missing)."""
+    """A pair's λ_a as chosen on the selection split, and the best other candidate's (None:
+    none left; ``chosen`` None: no candidate has a finite selection value, so the cell stays
+    missing)."""
 
     chosen: float | None
     alternative: float | None
+    split: str
 
 
 def _other_weights(weights: str, aux: str) -> str:
@@ -120,8 +135,9 @@ def _choices(selection: pd.DataFrame) -> dict[tuple[str, str, str], Choice]:
     A tie goes to the larger λ_a, the one that trains the auxiliary task harder: the paper's
     candidates exist to find out whether it helps, and a tie says it does not hurt. A
     candidate without a finite selection value (diverged, or its selection not recorded)
-    cannot be chosen. Candidates that differ in anything but λ_a are refused: choosing among
-    them would mix models the table keeps apart.
+    cannot be chosen. Candidates that differ in anything but λ_a, or were compared on
+    different splits, are refused: choosing among them would mix models the table keeps
+    apart. ``selection`` carries the split of each row (``selection_split``) as ``split``.
     """
     pairs = selection[selection["aux_tasks"] != ""]
     if pairs["weights"].eq("").any():
@@ -129,7 +145,8 @@ def _choices(selection: pd.DataFrame) -> dict[tuple[str, str, str], Choice]:
             "trials table has selection rows without `weights`, so its λ_a candidates cannot "
             "be told apart; export it with `mtsweep export`"
         )
-    stats = over_seeds(pairs, [*_PAIR_KEYS, "weights", "aux_weight", "higher_is_better"])
+    keys = [*_PAIR_KEYS, "weights", "aux_weight", "higher_is_better", "split"]
+    stats = over_seeds(pairs, keys)
     out = {}
     for (arch, main, aux), group in stats.groupby(_PAIR_KEYS, sort=False):
         if group["weights"].map(lambda w, a=aux: _other_weights(w, a)).nunique() > 1:
@@ -137,11 +154,19 @@ def _choices(selection: pd.DataFrame) -> dict[tuple[str, str, str], Choice]:
                 f"the λ_a candidates of {main}+{aux} ({arch or 'any arch'}) differ in more "
                 "than λ_a; reduce their sweeps separately"
             )
+        splits = sorted(group["split"].unique())
+        if len(splits) > 1:
+            raise ReduceError(
+                f"the λ_a candidates of {main}+{aux} ({arch or 'any arch'}) were compared on "
+                f"different splits ({', '.join(splits)}); reduce their sweeps separately"
+            )
         sign = 1.0 if group["higher_is_better"].iloc[0] else -1.0
         valid = group[np.isfinite(group["value"])]
         ranked = sorted(zip(sign * valid["value"], valid["aux_weight"], strict=True), reverse=True)
         lams = [float(lam) for _, lam in ranked]
-        out[(arch, main, aux)] = Choice(lams[0] if lams else None, lams[1] if lams[1:] else None)
+        out[(arch, main, aux)] = Choice(
+            lams[0] if lams else None, lams[1] if lams[1:] else None, splits[0]
+        )
     return out
 
 
@@ -207,6 +232,7 @@ def _numbers(
         "ci_high": high,
         "ci_method": method,
         "significant": (low > 0 or high < 0) if method else None,
+        "p_value": improvement_p_value(cell, base) if is_pair else math.nan,
     }
 
 
@@ -217,17 +243,21 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
     Cells are every main task present × every (task, λ) column present, main ≠ aux. A cell
     without a finished trial keeps its row with value and improvement NaN. With two or more
     seeds a cell carries the 95 % interval of its improvement (``ci_method`` says paired or
-    Welch) and ``significant`` (the interval excludes 0). Models with two or more auxiliary
-    tasks are ignored.
+    Welch), ``significant`` (the interval excludes 0), the same test's two-sided ``p_value``
+    and ``p_fdr``, the p-value adjusted by Benjamini–Hochberg over the eval's cells, which
+    holds the false discovery rate however many cells are tested. Models with two or more
+    auxiliary tasks are ignored.
 
-    A pair with ``selection`` rows is one cell per eval, from its chosen λ_a (``_choices``):
+    A pair with selection rows is one cell per eval, from its chosen λ_a (``_choices``):
     ``aux_weight`` the chosen λ, ``alt_aux_weight`` and ``alt_value`` the best other
-    candidate's λ and its value in the same eval, ``selected_on`` the split it was chosen on;
-    the three are null for a pair without selection.
+    candidate's λ and its value in the same eval, ``selected_on`` the split it was chosen on
+    (the trials' ``evaluation.select_split``); the three are null for a pair without
+    selection and for every baseline.
     """
     rows = _pair_rows(trials, dataset)
-    is_selection = rows["eval"] == SELECTION_EVAL
-    choices = _choices(rows[is_selection])
+    split = rows["eval"].map(selection_split)
+    is_selection = split.notna()
+    choices = _choices(rows[is_selection].assign(split=split[is_selection]))
     rows = rows[~is_selection]
     seeds = _seed_values(rows)
     out: list[dict[str, Any]] = []
@@ -242,8 +272,8 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
                     choice = choices.get((arch, main, aux))
                     lam, alt = (choice.chosen, choice.alternative) if choice else (lam, None)
                     cell = seeds.get((eval_, arch, main, aux, lam), _NO_SEEDS)
-                    alt_cell = seeds.get((eval_, arch, main, aux, alt), _NO_SEEDS)
-                    alt_value = float(alt_cell.mean()) if len(alt_cell) else math.nan
+                    alt_cell = None if alt is None else seeds.get((eval_, arch, main, aux, alt))
+                    alt_value = math.nan if alt_cell is None else float(alt_cell.mean())
                     out.append(
                         {
                             "eval": eval_,
@@ -252,7 +282,7 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
                             "aux_task": aux or None,
                             "aux_weight": math.nan if lam is None else lam,
                             "alt_aux_weight": math.nan if alt is None else alt,
-                            "selected_on": SELECTED_ON if choice else None,
+                            "selected_on": choice.split if choice else None,
                             "metric": metric,
                             "higher_is_better": up,
                             "alt_value": alt_value,
@@ -261,6 +291,7 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
                     )
     table = pd.DataFrame(out, columns=list(RESULT_COLUMNS))
     table["significant"] = table["significant"].astype("boolean")
+    table["p_fdr"] = table.groupby("eval", sort=False)["p_value"].transform(benjamini_hochberg)
     return table
 
 
@@ -284,9 +315,10 @@ def row_means(table: pd.DataFrame) -> pd.DataFrame:
 
 def summarize(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """Per eval: cells improved out of filled ones, their mean, cells missing; and where every
-    filled cell has an interval, the cells significantly improved and the interval of the
-    mean as the mean of the cells' bounds (conservative: as if the cells' errors, which
-    share baselines, were fully correlated)."""
+    filled cell has an interval, the cells significantly improved at FDR_LEVEL after the
+    Benjamini–Hochberg adjustment (``p_fdr``: 110 cells at 95 % each would count ~5 chance
+    hits) and the interval of the mean as the mean of the cells' bounds (conservative: as
+    if the cells' errors, which share baselines, were fully correlated)."""
     summary = {}
     for eval_, group in cells(table).groupby("eval", sort=False):
         filled = group[group["rel_improvement_pct"].notna()]
@@ -298,7 +330,8 @@ def summarize(table: pd.DataFrame) -> dict[str, dict[str, Any]]:
             "missing": int(len(group) - len(filled)),
         }
         if len(filled) and filled["ci_method"].notna().all():
-            line["significant"] = int((filled["ci_low"] > 0).sum())
+            discovered = (filled["p_fdr"] < FDR_LEVEL) & (rel > 0)
+            line["significant"] = int(discovered.sum())
             line["ci_low"] = float(filled["ci_low"].mean())
             line["ci_high"] = float(filled["ci_high"].mean())
         summary[str(eval_)] = line
@@ -309,8 +342,8 @@ def _eval_line(eval_: str, s: dict[str, Any]) -> str:
     if "significant" in s:
         text = (
             f"{eval_}: improved {s['improved']}/{s['total']} ({s['significant']} significant at"
-            f" 95 %), mean {s['mean_rel_improvement_pct']:+.2f} % [{s['ci_low']:+.2f},"
-            f" {s['ci_high']:+.2f}]"
+            f" {FDR_LEVEL * 100:g} % FDR, Benjamini–Hochberg), mean"
+            f" {s['mean_rel_improvement_pct']:+.2f} % [{s['ci_low']:+.2f}, {s['ci_high']:+.2f}]"
         )
     else:
         text = f"{eval_}: improved {s['improved']}/{s['total']} cells"
@@ -441,38 +474,56 @@ def _paint(ax: Axes, heatmap: Heatmap) -> None:
             strong = abs(np.nan_to_num(heatmap.values[i, j])) > 0.6 * limit
             colour = MUTED if heatmap.muted[i, j] else "white" if strong else "black"
             ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
-    ax.figure.colorbar(mesh, ax=ax, fraction=0.03, pad=0.02, label="relative improvement (%)")
+    bar = ax.figure.colorbar(mesh, ax=ax, fraction=0.03, pad=0.02)
+    bar.set_label("relative improvement (%)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+
+
+def heatmap_figure(heatmap: Heatmap, title: str) -> Figure:
+    """A heatmap's figure, sized from what it holds so nothing overlaps at any matrix size:
+    cells of CELL inches, a matrix never lower than its colour bar needs, room for the
+    rotated column names, and the title above everything, wrapped to the figure's width."""
+    from orchestrator.reductions.plotting import figure
+
+    columns, rows = heatmap.columns, heatmap.rows
+    width = max(MIN_WIDTH, 1.6 + CELL[0] * len(columns) + CHAR * max(map(len, rows)))
+    wrap = max(20, int(width / CHAR))
+    lines = [piece for line in title.split("\n") for piece in textwrap.wrap(line, wrap)]
+    matrix = max(MIN_MATRIX_HEIGHT, CELL[1] * len(rows))
+    names = 0.87 * CHAR * max(map(len, columns))  # column names rotated by 60°
+    fig = figure(width, matrix + names + 0.2 * len(lines) + 0.8)
+    ax = fig.subplots()
+    _paint(ax, heatmap)
+    ax.axvline(0.5, color="black", linewidth=1)
+    ax.axvline(len(columns) - 1.5, color="black", linewidth=1)
+    ax.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xlabel("auxiliary task")
+    ax.set_ylabel("main task" + (f" ({heatmap.arch})" if heatmap.arch else ""))
+    fig.suptitle("\n".join(lines), fontsize=8)  # above the colour bar too, not only the matrix
+    return fig
+
+
+def heatmap_title(heatmap: Heatmap, per_eval: dict[str, dict[str, Any]]) -> str:
+    """The eval's summary line and, where used, what outlines and grey text mean."""
+    line = (
+        _eval_line(heatmap.eval, per_eval[heatmap.eval])
+        if heatmap.eval in per_eval
+        else heatmap.eval
+    )
+    legend = ["outlined: beyond the colour scale"] if heatmap.clipped.any() else []
+    if heatmap.muted.any():
+        legend.append("grey: 95 % interval includes 0")
+    return "\n".join([f"relative improvement (%) — {line}", "; ".join(legend)]).strip()
 
 
 def draw(table: pd.DataFrame, out_dir: Path, fmt: str = "png") -> list[Path]:
     """``fig7_<eval>[_<arch>].<fmt>``: one heatmap per evaluation (and architecture)."""
-    from orchestrator.reductions.plotting import figure, save
+    from orchestrator.reductions.plotting import save
 
     per_eval = summarize(table)
     paths = []
     for heatmap in heatmaps(table):
-        path = picture_path(out_dir, heatmap.stem, fmt)
-        columns = heatmap.columns
-        fig = figure(1.0 + 0.75 * len(columns), 1.2 + 0.5 * len(heatmap.rows))
-        ax = fig.subplots()
-        _paint(ax, heatmap)
-        ax.axvline(0.5, color="black", linewidth=1)
-        ax.axvline(len(columns) - 1.5, color="black", linewidth=1)
-        ax.set_xticks(range(len(columns)), columns, rotation=60, ha="right", fontsize=8)
-        ax.set_yticks(range(len(heatmap.rows)), heatmap.rows, fontsize=8)
-        ax.set_xlabel("auxiliary task")
-        ax.set_ylabel("main task" + (f" ({heatmap.arch})" if heatmap.arch else ""))
-        line = (
-            _eval_line(heatmap.eval, per_eval[heatmap.eval])
-            if heatmap.eval in per_eval
-            else heatmap.eval
-        )
-        legend = ["outlined: beyond the colour scale"] if heatmap.clipped.any() else []
-        if heatmap.muted.any():
-            legend.append("grey: 95 % interval includes 0")
-        ax.set_title(
-            "\n".join([f"relative improvement (%) — {line}", "; ".join(legend)]).strip(),
-            fontsize=8,
-        )
-        paths.append(save(fig, path))
+        path = picture_path(out_dir, heatmap.stem, fmt)  # an unknown format draws nothing
+        paths.append(save(heatmap_figure(heatmap, heatmap_title(heatmap, per_eval)), path))
     return paths

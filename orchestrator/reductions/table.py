@@ -1,6 +1,7 @@
 """What every reduction shares: the trials table's columns and checks, seed statistics,
-primary metrics with their direction, relative improvement with its confidence interval,
-and the Parquet files a reduction reads and writes.
+primary metrics with their direction, relative improvement with its confidence interval and
+p-value, the Benjamini–Hochberg adjustment of many cells' p-values, and the Parquet files a
+reduction reads and writes.
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -44,9 +47,12 @@ TRIALS_COLUMNS = (
 REQUIRED_COLUMNS = ("main_task", "aux_tasks", "seed", "eval", "task", "metric", "value")
 # A model's identity: two trials that differ in any of these are never averaged together.
 MODEL_COLUMNS = ("arch", "main_task", "aux_tasks", "weights")
-# The eval a λ_a-selection trial records on its selection split (orchestrator/trial/run.py's
-# SELECTION; reductions may not import the trial): it chooses a model, it is never a result.
+# The eval a λ_a-selection trial records on its selection split, ``selection_<split>``
+# (orchestrator/trial/run.py's SELECTION; reductions may not import the trial): it chooses a
+# model, it is never a result. Stores written before the split was recorded hold the bare
+# name, whose split is UNRECORDED.
 SELECTION_EVAL = "selection"
+UNRECORDED = "unrecorded"
 # DESIGN's result table (Fig. 7), with the model's architecture and λ, the λ_a selection
 # (chosen λ, the runner-up's λ and value, the split it was chosen on) and the seed interval.
 RESULT_COLUMNS = (
@@ -69,8 +75,11 @@ RESULT_COLUMNS = (
     "ci_high",
     "ci_method",
     "significant",
+    "p_value",
+    "p_fdr",
 )
 CI_LEVEL = 0.95
+FDR_LEVEL = 0.05  # the false discovery rate the summaries' "significant" counts hold to
 FORMATS = ("png", "pdf", "svg")
 SUMMARY_KEY = b"mtsweep.summary"
 
@@ -130,6 +139,15 @@ def check_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def selection_split(eval_name: str) -> str | None:
+    """The split a λ_a-selection eval was measured on (``selection_val`` → "val";
+    UNRECORDED for the bare ``selection``); None for an eval that is not a selection."""
+    if eval_name == SELECTION_EVAL:
+        return UNRECORDED
+    prefix = f"{SELECTION_EVAL}_"
+    return eval_name.removeprefix(prefix) or None if eval_name.startswith(prefix) else None
+
+
 def seed_means(rows: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """``value`` per key and seed; a seed's own duplicates are averaged so seeds weigh the same."""
     return rows.groupby([*keys, "seed"], dropna=False)["value"].mean().reset_index()
@@ -165,35 +183,83 @@ def relative_improvement(value: float, baseline: float, higher_is_better: bool) 
     return gain / abs(baseline) * 100.0
 
 
+@dataclass(frozen=True)
+class _Gain:
+    """The seed-wise gain of a model over its baseline (metric units, ``higher_is_better``
+    sign not applied): its mean, standard error, degrees of freedom and test."""
+
+    mean: float
+    se: float
+    df: float
+    method: str
+
+
+def _gain(values: pd.Series, baseline: pd.Series) -> _Gain | None:
+    """Paired over seeds when model and baseline have the same two or more seeds (a seed fixes
+    the data order, so its runs are correlated); Welch when both have two or more seeds
+    otherwise; None when neither applies."""
+    if len(values) < 2 or len(baseline) < 2:
+        return None
+    if set(values.index) == set(baseline.index):
+        gains = values - baseline.reindex(values.index)
+        se = float(gains.std(ddof=1)) / math.sqrt(len(gains))
+        return _Gain(float(gains.mean()), se, len(gains) - 1, "paired")
+    var_v, var_b = values.var(ddof=1) / len(values), baseline.var(ddof=1) / len(baseline)
+    se = math.sqrt(var_v + var_b)
+    df = math.nan
+    if se > 0:  # Welch–Satterthwaite degrees of freedom
+        df = se**4 / (var_v**2 / (len(values) - 1) + var_b**2 / (len(baseline) - 1))
+    return _Gain(float(values.mean() - baseline.mean()), se, df, "welch")
+
+
 def improvement_interval(
     values: pd.Series, baseline: pd.Series, higher_is_better: bool
 ) -> tuple[float, float, str | None]:
     """The 95 % t-interval of the relative improvement, from per-seed means indexed by seed.
 
-    Paired over seeds when model and baseline have the same two or more seeds (a seed fixes
-    the data order, so its runs are correlated); Welch's interval when both have two or more
-    seeds otherwise; (NaN, NaN, None) when neither applies. The interval is for the gain in
-    the metric, divided by the seed-averaged baseline, so it is centred on
+    Paired or Welch as ``_gain`` decides; (NaN, NaN, None) when neither applies. The interval
+    is for the gain in the metric, divided by the seed-averaged baseline, so it is centred on
     ``relative_improvement`` of the seed means.
     """
-    from scipy import stats  # the one user of scipy; kept off the import path of the CLI
+    from scipy import stats  # kept off the import path of the CLI
 
     base = float(baseline.mean())
-    if len(values) < 2 or len(baseline) < 2 or not math.isfinite(base) or base == 0:
+    gain = _gain(values, baseline)
+    if gain is None or not math.isfinite(base) or base == 0:
         return math.nan, math.nan, None
-    if set(values.index) == set(baseline.index):
-        gains = values - baseline.reindex(values.index)
-        method, se, df = "paired", gains.std(ddof=1) / math.sqrt(len(gains)), len(gains) - 1
-    else:
-        var_v, var_b = values.var(ddof=1) / len(values), baseline.var(ddof=1) / len(baseline)
-        method, se = "welch", math.sqrt(var_v + var_b)
-        if se > 0:  # Welch–Satterthwaite degrees of freedom
-            df = se**4 / (var_v**2 / (len(values) - 1) + var_b**2 / (len(baseline) - 1))
     centre = relative_improvement(float(values.mean()), base, higher_is_better)
-    if se == 0:  # every seed moved together: the interval is the point
-        return centre, centre, method
-    half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, df)) * se / abs(base) * 100.0
-    return centre - half, centre + half, method
+    if gain.se == 0:  # every seed moved together: the interval is the point
+        return centre, centre, gain.method
+    half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, gain.df)) * gain.se / abs(base) * 100.0
+    return centre - half, centre + half, gain.method
+
+
+def improvement_p_value(values: pd.Series, baseline: pd.Series) -> float:
+    """The two-sided p-value of "no change" by the same t-test as ``improvement_interval``
+    (below 0.05 exactly when its 95 % interval excludes 0); NaN when there is no test."""
+    from scipy import stats
+
+    gain = _gain(values, baseline)
+    if gain is None or not math.isfinite(gain.mean):
+        return math.nan
+    if gain.se == 0:  # every seed moved together: certain, whichever way
+        return 1.0 if gain.mean == 0 else 0.0
+    return float(2 * stats.t.sf(abs(gain.mean) / gain.se, gain.df))
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values, in the input's order: a cell whose adjusted value
+    is below q is a discovery at false discovery rate q among all the cells tested together.
+    NaN (no test) stays NaN and is not counted among the tests."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(np.isfinite(p))
+    if not tested.size:
+        return out
+    order = tested[np.argsort(p[tested], kind="stable")]
+    scaled = p[order] * tested.size / np.arange(1, tested.size + 1)
+    out[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return out
 
 
 # --------------------------------------------------------------------------- files

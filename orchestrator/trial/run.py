@@ -42,7 +42,7 @@ from tasks.registry import get_task
 
 log = logging.getLogger(__name__)
 
-SELECTION = "selection"  # the eval name of a λ_a selection's validation metrics
+SELECTION = "selection"  # a λ_a selection's metrics are eval selection_<select_split>
 
 # Called after each training epoch with (epoch index, mean loss): how a trial reports progress.
 OnEpoch = Callable[[int, float], None]
@@ -112,8 +112,9 @@ def selection_metrics(
     attacked: list,
     device: torch.device,
 ) -> dict[str, float]:
-    """The main task's clean metrics on the selection split, as eval ``selection``: what a
-    λ_a selection compares candidates on, apart from the split the cells are reported on."""
+    """The main task's clean metrics on the selection split, as eval ``selection_<split>``:
+    what a λ_a selection compares candidates on, apart from the split the cells are reported
+    on; the name says which split, so the result table can."""
     split = open_split(spec.dataset, root, data, tasks, ev.select_split, limit=ev.n_images)
     main = [t for t in tasks if t.name in spec.main_tasks]
     nested = evaluate(
@@ -126,7 +127,7 @@ def selection_metrics(
         device,
         seed=spec.seed,
     )
-    return flatten_metrics({SELECTION: nested["clean"]})
+    return flatten_metrics({f"{SELECTION}_{ev.select_split}": nested["clean"]})
 
 
 def run_trial(

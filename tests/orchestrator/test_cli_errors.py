@@ -93,6 +93,25 @@ def test_bad_flag_value_is_one_line(capsys):
     assert len(err.splitlines()) == 1 and "--seeds" in err
 
 
+@pytest.mark.parametrize(
+    ("seeds", "expected"),
+    [
+        ("0,0", "--seeds: seed 0 listed more than once; give each seed once"),
+        ("1,0,1,0,2", "--seeds: seeds 0, 1 listed more than once"),
+    ],
+)
+def test_duplicate_seeds_are_named_as_such(capsys, tmp_path, seeds, expected):
+    out = tmp_path / "o"
+    err = _one_line_error(capsys, ["run", "taskonomy-pairs", "--seeds", seeds, "--out", str(out)])
+    assert expected in err and "model" not in err
+    assert not out.exists()
+
+
+def test_duplicate_seeds_in_a_preset_name_the_preset(capsys, sweep_yaml):
+    err = _one_line_error(capsys, ["show", str(sweep_yaml({"presets.smoke.seeds": [3, 3]}))])
+    assert "presets.smoke.seeds: seed 3 listed more than once" in err
+
+
 def test_real_process_prints_no_traceback(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", "run", "nope"],

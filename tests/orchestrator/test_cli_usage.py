@@ -60,10 +60,12 @@ def test_reading_a_sweep_that_never_ran_writes_nothing(capsys, tmp_path):
     out = tmp_path / "never"
     assert main(["status", "taskonomy-pairs", "--out", str(out)]) == 3
     assert "nothing has run yet" in capsys.readouterr().out
-    code = main(["export", "taskonomy-pairs", "--out", str(out), "--to", str(tmp_path / "t.pq")])
+    code = main(
+        ["export", "taskonomy-pairs", "--out", str(out), "--to", str(tmp_path / "t.parquet")]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "no results of taskonomy-pairs/smoke" in err
-    assert not out.exists() and not (tmp_path / "t.pq").exists()
+    assert not out.exists() and not (tmp_path / "t.parquet").exists()
 
 
 def _failed_sweep(root, sweep_yaml):

@@ -140,7 +140,7 @@ def test_lambda_selection_picks_per_pair_on_validation_and_reports_test(
     )
     out = tmp_path / "run"
     runs = run_sweep(path, out, 6, "select-pairs/smoke")  # 2 baselines + 2 pairs × 2 λ_a
-    assert sum("selection/segment_semantic/miou" in r.data.metrics for r in runs) == 2
+    assert sum("selection_val/segment_semantic/miou" in r.data.metrics for r in runs) == 2
     table = pd.read_parquet(out / "results" / "fig7.parquet")
     cells = table[table["aux_task"].notna() & (table["eval"] == "clean")]
     assert len(cells) == 2 and set(cells["selected_on"]) == {"val"}
@@ -153,7 +153,7 @@ def test_lambda_selection_picks_per_pair_on_validation_and_reports_test(
             if (tags["mtsweep.main_task"], tags["mtsweep.aux_tasks"]) == (main, aux):
                 weight = json.loads(tags["mtsweep.weights"])[aux]
                 chosen[weight] = (
-                    r.data.metrics[f"selection/{main}/{metric}"],
+                    r.data.metrics[f"selection_val/{main}/{metric}"],
                     r.data.metrics[f"clean/{main}/{metric}"],
                 )
         pick = max if metric == "miou" else min

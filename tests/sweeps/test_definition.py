@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
+from orchestrator.cli import main
 from sweeps.definition import SweepError, builtin_names, load_sweep, parse_sweep
 from sweeps.spec import TrialSpec
 
@@ -62,6 +63,21 @@ def test_tasks_and_seeds_narrow_and_widen():
         "normal",
     }
     assert len(sweep.expand("smoke", tasks=["s", "d", "n"], seeds=[0, 1, 2])) == 27
+
+
+def test_tasks_take_the_papers_letters_run_together(capsys):
+    """``--tasks sdn`` as the paper (and a sweep file's ``train: dn``) writes it."""
+    keys = []
+    for tasks in ("sdn", "s,d,n", "s,dn", "segment_semantic,depth_zbuffer,normal"):
+        assert main(["show", "taskonomy-pairs", "--tasks", tasks]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("taskonomy-pairs/smoke: 9 trials"), tasks
+        keys.append(sorted(line.split()[0] for line in lines[2:]))
+    assert all(k == keys[0] for k in keys)
+    assert main(["show", "taskonomy-pairs", "--tasks", "sdx"]) == 2
+    err = capsys.readouterr().err
+    assert "--tasks: 'sdx' is neither a task nor a run of task letters" in err
+    assert "unknown taskonomy task 'x'" in err
 
 
 def test_paper_preset_needs_real_data():

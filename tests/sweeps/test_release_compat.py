@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +10,7 @@ import pandas as pd
 from orchestrator.cli import main
 from sweeps.definition import load_sweep
 from tests.helpers.mlflow_runs import runs_of
+from tests.helpers.release_store import unpack_release_store
 from tests.helpers.sweep_files import TINY_SWEEP
 
 DATA = Path(__file__).parent / "data"
@@ -45,11 +44,8 @@ def test_models_that_changed_have_new_keys_and_the_unchanged_keep_theirs():
 
 def test_a_store_written_by_the_release_resumes_without_rerunning(tmp_path, capsys):
     out = tmp_path / "run"
-    out.mkdir()
-    with gzip.open(DATA / "release-0.1.0-store.db.gz") as src, open(out / "mlflow.db", "wb") as dst:
-        shutil.copyfileobj(src, dst)
+    uri = unpack_release_store(out)
     (out / "sweep.json").write_text(json.dumps({"sweep": "tiny-pairs", "preset": "smoke"}))
-    uri = f"sqlite:///{out / 'mlflow.db'}"
     (before,) = runs_of(uri, "tiny-pairs/smoke")
 
     argv = ["run", str(TINY_SWEEP), "--tasks", "s", "--out", str(out), "--no-reduce"]

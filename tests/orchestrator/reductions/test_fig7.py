@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
+from orchestrator.cli import main
 from orchestrator.reductions import fig7
-from orchestrator.reductions.table import ReduceError
+from orchestrator.reductions.table import ReduceError, read_summary
+from tasks.registry import tasks_of
 from tests.orchestrator.reductions.conftest import D, N, S, fig7_rows, trial_row
 
 
@@ -132,6 +135,8 @@ def test_shared_seeds_give_a_paired_interval():
     assert cell["ci_high"] == pytest.approx(expected.high / 40.0 * 100)
     assert cell["ci_low"] < cell["rel_improvement_pct"] < cell["ci_high"]
     assert bool(cell["significant"]) is True
+    p = stats.ttest_rel(list(model.values()), list(base.values())).pvalue
+    assert cell["p_value"] == pytest.approx(p) and p < 0.05
 
 
 def test_different_seeds_give_a_welch_interval_and_lower_is_better_flips_it():
@@ -147,6 +152,8 @@ def test_different_seeds_give_a_welch_interval_and_lower_is_better_flips_it():
     assert cell["ci_low"] == pytest.approx(expected.low / 0.5 * 100)
     assert cell["ci_high"] == pytest.approx(expected.high / 0.5 * 100)
     assert cell["rel_improvement_pct"] == pytest.approx(8.0)
+    p = stats.ttest_ind(list(base.values()), list(model.values()), equal_var=False).pvalue
+    assert cell["p_value"] == pytest.approx(p)
 
 
 def test_summary_with_intervals_counts_significant_cells(fig7_trials):
@@ -159,14 +166,59 @@ def test_summary_with_intervals_counts_significant_cells(fig7_trials):
     line = fig7.summary(result)
     lo, hi = filled["ci_low"].mean(), filled["ci_high"].mean()
     assert line == (
-        f"clean: improved 3/5 (3 significant at 95 %), mean +6.00 % [{lo:+.2f}, {hi:+.2f}]"
-        " (1 missing)"
+        "clean: improved 3/5 (3 significant at 5 % FDR, Benjamini–Hochberg), mean +6.00 %"
+        f" [{lo:+.2f}, {hi:+.2f}] (1 missing)"
     )
 
 
 def test_an_interval_that_spans_zero_is_not_significant():
     cell = _cell(fig7.reduce(_seeded({0: 45.0, 1: 37.0}, {0: 40.0, 1: 40.0}), "taskonomy"), S, D)
     assert cell["ci_low"] < 0 < cell["ci_high"] and bool(cell["significant"]) is False
+    assert cell["p_value"] > 0.05
+
+
+# --------------------------------------------------------------------------- many cells
+
+
+def _grid(rng: np.random.Generator, effects: dict[tuple[str, str], float]) -> pd.DataFrame:
+    """Paper-sized trials: 11 main tasks × 10 auxiliary tasks, 6 seeds, every model's value
+    1 + N(0, 0.02²) per seed; a pair in ``effects`` gains that fraction on its baseline."""
+    names = [t.name for t in tasks_of("taskonomy")]
+    rows = []
+    for main_task in names:
+        metric, sign = ("miou", 1.0) if main_task == S else ("l1", -1.0)
+        for seed in range(6):
+            rows.append(trial_row(main_task, "", seed, "clean", metric, 1 + 0.02 * rng.normal()))
+            for aux in (n for n in names if n != main_task):
+                value = 1 + sign * effects.get((main_task, aux), 0.0) + 0.02 * rng.normal()
+                rows.append(trial_row(main_task, aux, seed, "clean", metric, value))
+    return pd.DataFrame(rows)
+
+
+def test_without_an_effect_the_fdr_count_stays_near_zero_where_per_cell_tests_do_not():
+    per_cell = after_fdr = 0
+    for seed in range(4):  # 4 × 110 cells where nothing helps
+        result = fig7.reduce(_grid(np.random.default_rng(seed), {}), "taskonomy")
+        cells = fig7.cells(result)
+        assert len(cells) == 110 and cells["p_fdr"].notna().all()
+        assert (cells["p_fdr"] >= cells["p_value"] - 1e-12).all()
+        per_cell += int((cells["ci_low"] > 0).sum())
+        after_fdr += fig7.summarize(result)["clean"]["significant"]
+    assert per_cell >= 4  # chance hits: ~2.5 % of 440 cells improved at 95 % each
+    assert after_fdr <= 1
+
+
+def test_a_planted_effect_is_found_after_fdr_through_the_cli(tmp_path, capsys):
+    planted = {(S, D): 0.2, (D, N): 0.2, ("normal", "reshading"): 0.2}
+    trials = _grid(np.random.default_rng(0), planted)
+    table, out = tmp_path / "trials.parquet", tmp_path / "fig7.parquet"
+    trials.to_parquet(table)
+    assert main(["reduce", "--from-table", str(table), "--out", str(out)]) == 0
+    assert "clean: improved" in capsys.readouterr().out
+    result = pd.read_parquet(out)
+    found = fig7.cells(result)[fig7.cells(result)["p_fdr"] < 0.05]
+    assert set(zip(found["main_task"], found["aux_task"], strict=True)) == set(planted)
+    assert "(3 significant at 5 % FDR, Benjamini–Hochberg)" in read_summary(out)
 
 
 # --------------------------------------------------------------------------- bad input

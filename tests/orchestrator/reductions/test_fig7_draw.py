@@ -10,6 +10,7 @@ import pytest
 from orchestrator.reductions import fig7
 from orchestrator.reductions.naming import task_order
 from orchestrator.reductions.table import ReduceError
+from tasks.registry import tasks_of
 from tests.orchestrator.reductions.conftest import D, N, S, is_picture, trial_row
 
 
@@ -79,3 +80,63 @@ def test_unknown_format_is_refused(fig7_trials, tmp_path):
 def test_task_order_is_the_papers_then_the_rest():
     names = {"autoencoder", "normal", "segment_semantic", "zzz"}
     assert task_order(names) == ["segment_semantic", "normal", "autoencoder", "zzz"]
+
+
+def _matrix(n_main: int, n_aux: int) -> pd.DataFrame:
+    """A result table of ``n_main`` main tasks × ``n_aux`` auxiliary ones, two noisy seeds."""
+    names = [t.name for t in tasks_of("taskonomy")]
+    noise = np.random.default_rng(0).normal(size=(n_main, n_aux + 1, 2))
+    rows = []
+    for i, main in enumerate(names[:n_main]):
+        metric = "miou" if main == S else "l1"
+        for seed in (0, 1):
+            rows.append(trial_row(main, "", seed, "clean", metric, 1 + 0.01 * noise[i, 0, seed]))
+            others = [n for n in names if n != main][:n_aux]
+            for j, aux in enumerate(others, start=1):
+                value = 1 + 0.1 * noise[i, j, seed]
+                rows.append(trial_row(main, aux, seed, "clean", metric, value))
+    return fig7.reduce(pd.DataFrame(rows), "taskonomy")
+
+
+def _laid_out(table: pd.DataFrame):
+    """The figure of the table's one heatmap, laid out as saved; and its renderer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    (heatmap,) = fig7.heatmaps(table)
+    fig = fig7.heatmap_figure(heatmap, fig7.heatmap_title(heatmap, fig7.summarize(table)))
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return fig, canvas.get_renderer()
+
+
+@pytest.mark.parametrize(("n_main", "n_aux"), [(1, 1), (1, 10), (11, 10)])
+def test_title_colour_bar_and_labels_never_overlap(n_main, n_aux):
+    fig, renderer = _laid_out(_matrix(n_main, n_aux))
+    ax, bar = fig.axes
+    (title,) = fig.texts
+    low, high = bar.get_ylim()
+    bar_ticks = [t for t in bar.get_yticklabels() if low <= t.get_position()[1] <= high]
+    box = {
+        "title": title.get_window_extent(renderer),
+        "matrix": ax.get_window_extent(renderer),
+        "colour bar": bar.get_window_extent(renderer),
+        "colour-bar label": bar.yaxis.label.get_window_extent(renderer),
+        "x label": ax.xaxis.label.get_window_extent(renderer),
+        "y label": ax.yaxis.label.get_window_extent(renderer),
+    }
+    for kind, labels in (("x", ax.get_xticklabels()), ("y", ax.get_yticklabels())):
+        for i, label in enumerate(labels):
+            box[f"{kind} tick {i}"] = label.get_window_extent(renderer)
+    for i, label in enumerate(bar_ticks):
+        box[f"colour-bar tick {i}"] = label.get_window_extent(renderer)
+    names = list(box)
+    for i, a in enumerate(names):
+        assert fig.bbox.contains(box[a].x0, box[a].y0) and fig.bbox.contains(box[a].x1, box[a].y1)
+        for b in names[i + 1 :]:
+            inside = a in ("matrix", "colour bar") and b.startswith(
+                ("x tick", "y tick", "colour-bar tick")
+            )
+            assert inside or not box[a].overlaps(box[b]), (a, b)
+    # not squashed: the matrix keeps its rows' height, the colour bar readable ticks
+    assert box["matrix"].height / fig.dpi >= 0.5 * n_main - 1e-6
+    assert len(bar_ticks) >= 3

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 
 from orchestrator.reductions import fig7
-from orchestrator.reductions.table import SELECTION_EVAL, ReduceError
+from orchestrator.reductions.table import SELECTION_EVAL, UNRECORDED, ReduceError, selection_split
 from tests.orchestrator.reductions.conftest import D, N, S, trial_row
 
 METRIC = {S: "miou", D: "l1", N: "l1"}
+VAL = f"{SELECTION_EVAL}_val"  # the eval a trial records on evaluation.select_split: val
 
 
 def _trial(main: str, aux: str, lam: float | None, seed: int, **values: float) -> list[dict]:
@@ -23,7 +24,7 @@ def _trial(main: str, aux: str, lam: float | None, seed: int, **values: float) -
     weights = {main: 1.0} if lam is None else {main: 1.0, aux: lam}
     return [
         trial_row(
-            main, aux, seed, SELECTION_EVAL if name == "selection" else name, METRIC[main], value,
+            main, aux, seed, VAL if name == "selection" else name, METRIC[main], value,
             weights=weights,
         )
         for name, value in values.items()
@@ -62,7 +63,27 @@ def test_the_better_validating_lambda_gives_the_cell_even_where_it_tests_worse()
     assert _only(result, S, D)["rel_improvement_pct"] == pytest.approx(2.5)  # 41 vs 40
     baseline = result[result["aux_task"].isna() & (result["eval"] == "clean")].iloc[0]
     assert baseline["value"] == pytest.approx(40.0)  # its own selection row is ignored
-    assert SELECTION_EVAL not in set(result["eval"])
+    assert result["eval"].map(selection_split).isna().all()
+
+
+@pytest.mark.parametrize(
+    ("eval_", "split"), [(f"{SELECTION_EVAL}_test", "test"), (SELECTION_EVAL, UNRECORDED)]
+)
+def test_the_table_names_the_split_the_candidates_were_compared_on(eval_, split):
+    rows = [{**r, "eval": eval_} if r["eval"] == VAL else r for r in _seg_depth_candidates()]
+    result = fig7.reduce(pd.DataFrame(rows), "taskonomy")
+    assert set(fig7.cells(result)["selected_on"]) == {split}
+    assert _only(result, S, D)["aux_weight"] == pytest.approx(0.1)
+
+
+def test_baselines_carry_no_alternative_with_or_without_selection():
+    without = [r for r in _seg_depth_candidates() if r["eval"] != VAL]
+    for rows in (_seg_depth_candidates(), without):
+        result = fig7.reduce(pd.DataFrame(rows), "taskonomy")
+        baselines = result[result["aux_task"].isna()]
+        assert len(baselines) == 2 and baselines["value"].notna().all()
+        assert baselines["alt_value"].isna().all() and baselines["alt_aux_weight"].isna().all()
+        assert baselines["selected_on"].isna().all()
 
 
 def test_lower_is_better_metrics_choose_the_smaller_validation_error():
@@ -148,8 +169,10 @@ def test_the_chosen_candidate_missing_an_eval_is_a_missing_cell_not_the_alternat
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([trial_row(S, D, 0, SELECTION_EVAL, "miou", 1.0, weights={S: 0.5, D: 0.3})],
+        ([trial_row(S, D, 0, VAL, "miou", 1.0, weights={S: 0.5, D: 0.3})],
          "differ in more than λ_a"),
+        ([trial_row(S, D, 1, f"{SELECTION_EVAL}_test", "miou", 1.0, weights={S: 1.0, D: 0.1})],
+         r"compared on different splits \(test, val\)"),
         (_trial(S, N, 0.1, 0, clean=41.0) + _trial(D, N, 0.1, 0, selection=0.1, clean=0.1),
          "both with and without λ_a selection"),
     ],

@@ -77,7 +77,9 @@ def test_reduce_to_writes_table_summary_and_pictures(fig7_trials, tmp_path):
     assert [p.name for p in paths] == ["fig7.parquet", "fig7_clean.png"]
     assert is_picture(paths[1])
     assert read_summary(paths[0]) == line
-    assert line.startswith("clean: improved 3/5 (3 significant at 95 %), mean +6.00 %")
+    assert line.startswith(
+        "clean: improved 3/5 (3 significant at 5 % FDR, Benjamini–Hochberg), mean +6.00 %"
+    )
     assert len(read_result_table(paths[0])) == 9
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from orchestrator.reductions.naming import eval_eps, eval_order, model_label, models_of
 from orchestrator.reductions.table import (
     TRIALS_COLUMNS,
     ReduceError,
+    benjamini_hochberg,
     check_trials,
     load_trials_table,
     over_seeds,
@@ -111,3 +114,21 @@ def test_reduce_error_is_a_user_error_and_bad_files_name_themselves(tmp_path, fi
     good = tmp_path / "ok.parquet"
     fig7_trials.assign(weights=json.dumps({S: 1.0})).to_parquet(good)
     assert len(load_trials_table(good)) == len(fig7_trials)
+
+
+def test_benjamini_hochberg_by_hand_and_against_scipy():
+    # m = 5: p·m/rank = .05, .05, .05, .075, .5; then the running minimum from the top
+    p = [0.01, 0.02, 0.03, 0.06, 0.5]
+    assert benjamini_hochberg(p) == pytest.approx([0.05, 0.05, 0.05, 0.075, 0.5])
+    assert benjamini_hochberg([0.5, 0.01]) == pytest.approx([0.5, 0.02])  # input order kept
+    rng = np.random.default_rng(0)
+    for size in (1, 7, 110):
+        p = rng.uniform(size=size) ** 3
+        assert benjamini_hochberg(p) == pytest.approx(stats.false_discovery_control(p))
+
+
+def test_benjamini_hochberg_skips_cells_without_a_test():
+    adjusted = benjamini_hochberg([0.01, math.nan, 0.04])
+    assert math.isnan(adjusted[1]) and adjusted[[0, 2]] == pytest.approx([0.02, 0.04])
+    assert np.isnan(benjamini_hochberg([math.nan, math.nan])).all()
+    assert benjamini_hochberg([]).shape == (0,)
