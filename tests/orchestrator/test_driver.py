@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections import Counter
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from orchestrator.sweep.lifecycle import _terminate_as_interrupt
 from orchestrator.sweep.plan import OutDirError, Request, claim_out_dir, make_plan, read_request
 from orchestrator.sweep.progress import Progress
 from orchestrator.sweep.recorder import ingest_kept_results
@@ -76,3 +80,13 @@ def test_kept_results_are_recorded_once_and_garbled_ones_rerun(plan):
     assert ingest_kept_results(tracker, plan.specs, plan.storage, {good.trial_key}) == set()
     assert tracker.finished_keys() == {good.trial_key}
     assert default_tracking_uri(plan.out) == plan.tracking_uri
+
+
+def test_sigterm_stops_the_driver_as_ctrl_c_does():
+    before = signal.getsignal(signal.SIGTERM)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), _terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises at once
+    assert time.monotonic() - started < 4
+    assert signal.getsignal(signal.SIGTERM) == before  # put back afterwards
