@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.sweep.plan import Resources
 from orchestrator.sweep.progress import Progress, ProgressReport
+from orchestrator.sweep.trial_report import FAILED_LINE, FAILED_TRACE, error_line
 from sweeps.spec import TrialSpec
 from tasks.errors import MtsweepError
 
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
     from orchestrator.sweep.tracking import Tracker
 
 log = logging.getLogger(__name__)
-
-# What a trial reports when it failed for good (a permanent error: no retry).
-FAILED_LINE, FAILED_TRACE = "failed_line", "failed_trace"
 
 # Runs in the worker before a trial, with its spec and storage: how failure drills (tests)
 # make a trial fail on purpose. None in production.
@@ -53,12 +51,6 @@ RAY_DEFAULTS = {
     # to MLflow, for 'mtsweep logs'); Tune would print the whole traceback of every attempt.
     "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
 }
-
-
-def error_line(err: BaseException) -> str:
-    """An error in one line: its type and the last line of its message."""
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[-1] if lines else ''}"[:2000]
 
 
 class _NotTheFailedTrials(logging.Filter):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.sweep.plan import REQUEST_FILE
 from orchestrator.sweep.store import redact, sqlite_path
+from orchestrator.sweep.trial_runs import NoResultsError, experiment_name, live_runs_by_key
 from sweeps.spec import TrialSpec
 from tasks.errors import MtsweepError
 
@@ -27,16 +28,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TRIAL_KEY_TAG = "mtsweep.trial_key"
-SUPERSEDED_TAG = "mtsweep.superseded"  # set on a trial's old run when --rerun replaces it
 ERROR_TAG = "mtsweep.error"
 EPOCH_TAG = "mtsweep.epoch"
 NODE_TAG = "mtsweep.node"
 HOST_TAG = "mtsweep.host"  # the worker's host (runs of release 0.1.0)
-
-
-class NoResultsError(MtsweepError):
-    """A reading command found no store, or no experiment of the sweep in it."""
 
 
 class StoreMissingError(MtsweepError):
@@ -56,23 +51,6 @@ class TrialsAt(Protocol):
 
     @property
     def keys(self) -> list[str]: ...
-
-
-def experiment_name(sweep: str, preset: str) -> str:
-    return f"{sweep}/{preset}"
-
-
-def live_runs_by_key(runs: list[Any]) -> dict[str, Any]:
-    """trial_key → run: a FINISHED run wins over an unfinished one of the same key; runs
-    superseded by --rerun are left out."""
-    best: dict[str, Any] = {}
-    for run in runs:
-        key = run.data.tags.get(TRIAL_KEY_TAG)
-        if key is None or run.data.tags.get(SUPERSEDED_TAG):
-            continue
-        if key not in best or run.info.status == "FINISHED":
-            best[key] = run
-    return best
 
 
 def check_store(plan: TrialsAt) -> None:

@@ -27,9 +27,9 @@ from ray import tune
 
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.progress import Progress
-from orchestrator.sweep.ray_backend import FAILED_LINE, FAILED_TRACE, error_line
 from orchestrator.sweep.store import redact, server_down_reason
 from orchestrator.sweep.tracking import Tracker
+from orchestrator.sweep.trial_report import FAILED_LINE, FAILED_TRACE, error_line
 from orchestrator.trial.result import KeptResultError, TrialResult, read_kept_result
 from sweeps.spec import TrialSpec
 

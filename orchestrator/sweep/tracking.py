@@ -23,7 +23,6 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.reductions.table import TRIALS_COLUMNS
-from orchestrator.sweep.reading import NoResultsError, experiment_name, live_runs_by_key
 from orchestrator.sweep.store import (
     TrackingError,
     bound_http_retries,
@@ -33,6 +32,7 @@ from orchestrator.sweep.store import (
     redact,
     store_exists,
 )
+from orchestrator.sweep.trial_runs import NoResultsError, experiment_name, live_runs_by_key
 from orchestrator.trial.result import TrialResult
 from sweeps.spec import TrialSpec
 
