@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -25,7 +25,6 @@ import torch
 from attacks.eval_names import build_attack, parse_eval
 from attacks.vulnerability import joint_gradient_norm, subset_attack_accuracy, subset_gradient_norm
 from tasks.batches import Batch
-from tasks.errors import MtsweepError
 from tasks.registry import Task
 
 log = logging.getLogger(__name__)
@@ -77,56 +76,51 @@ def parse_outdim_acc(metric: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class NoSettings:
+    """The settings of a measure that takes none."""
+
+
+@dataclass(frozen=True)
 class OutputDimConfig:
     """Settings of the output-dimensionality measure: random pixel subsets per batch, the
     subset sizes k, and the attacks whose accuracy is measured (eval names)."""
 
-    draws: int = 20
-    ks: tuple[int, ...] = (1, 16, 256)
+    draws: int = field(default=20, metadata={"min": 1})
+    ks: tuple[int, ...] = field(default=(1, 16, 256), metadata={"min": 1})
     attacks: tuple[str, ...] = ()
 
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> OutputDimConfig:
-        """The settings of a preset's ``output_dim`` block; MtsweepError names a bad key."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(raw) - set(known))
-        if unknown:
-            raise MtsweepError(
-                f"output_dim: unknown key(s) {', '.join(unknown)}; known: {', '.join(known)}"
-            )
-        config = cls(
-            draws=raw.get("draws", cls.draws),
-            ks=tuple(raw.get("ks", cls.ks)),
-            attacks=tuple(raw.get("attacks", cls.attacks)),
-        )
-        counts = [config.draws, *config.ks]
-        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in counts):
-            raise MtsweepError("output_dim: draws and every k must be integers of at least 1")
-        for name in config.attacks:
+    def __post_init__(self) -> None:
+        """ValueError ``attacks: why`` for a name that is not an attack (the sweep loader
+        prefixes the dotted path)."""
+        for name in self.attacks:
             try:
-                spec = parse_eval(name)
+                clean = parse_eval(name).is_clean
             except ValueError as err:
-                raise MtsweepError(f"output_dim.attacks: {err}") from None
-            if spec.is_clean:
-                raise MtsweepError("output_dim.attacks: list attacks, not 'clean'")
-        return config
+                raise ValueError(f"attacks: {err}") from None
+            if clean:
+                raise ValueError("attacks: list attacks, not 'clean'")
 
 
 # --------------------------------------------------------------------------- producers
 
 Compute = Callable[
-    [torch.nn.Module, BatchSource, Sequence[Task], Sequence[Task], Mapping[str, Any], int],
+    [torch.nn.Module, BatchSource, Sequence[Task], Sequence[Task], Any, int],
     dict[str, float],
 ]
 
 
 @dataclass(frozen=True)
 class Measure:
-    """A named producer: ``compute(model, batches, tasks, attacked, config, seed)`` returns
-    ``{metric name: value}``; ``tasks`` are the trained tasks, ``attacked`` the attacked ones."""
+    """A named producer: ``compute(model, batches, tasks, attacked, settings, seed)`` returns
+    ``{metric name: value}``; ``tasks`` are the trained tasks, ``attacked`` the attacked ones.
+
+    ``settings`` is the block type of its settings (a frozen dataclass the sweep loader
+    checks like any preset block, under ``measures.<name>``); a sweep gives them by name.
+    """
 
     name: str
     compute: Compute
+    settings: type = NoSettings
 
 
 def grad_norm(
@@ -134,15 +128,13 @@ def grad_norm(
     batches: BatchSource,
     tasks: Sequence[Task],
     attacked: Sequence[Task],
-    config: Mapping[str, Any],
+    settings: NoSettings,
     seed: int,
 ) -> dict[str, float]:
     """Fig. 4c: the joint-loss gradient norm over all trained tasks, and each task's own.
 
     Deterministic and attack-free, so ``attacked`` and ``seed`` play no part.
     """
-    if config:
-        raise MtsweepError(f"grad_norm takes no settings; got {', '.join(map(str, config))}")
     out = {grad_norm_metric(): joint_gradient_norm(model, batches(), tasks)}
     for task in tasks:
         out[grad_norm_metric(task.name)] = joint_gradient_norm(model, batches(), [task])
@@ -154,12 +146,11 @@ def output_dim(
     batches: BatchSource,
     tasks: Sequence[Task],
     attacked: Sequence[Task],
-    config: Mapping[str, Any],
+    settings: OutputDimConfig,
     seed: int,
 ) -> dict[str, float]:
     """Fig. 4a–b on the first attacked task: gradient norm and attacked accuracy when only
     k random output pixels count; a k above the image's pixel count is skipped."""
-    settings = OutputDimConfig.from_dict(config)
     task = attacked[0]
     image = next(iter(batches()))["image"]
     pixels = image.shape[-1] * image.shape[-2]
@@ -181,5 +172,9 @@ def output_dim(
 
 
 MEASURES: dict[str, Measure] = {
-    m.name: m for m in (Measure("grad_norm", grad_norm), Measure("output_dim", output_dim))
+    m.name: m
+    for m in (
+        Measure("grad_norm", grad_norm),
+        Measure("output_dim", output_dim, OutputDimConfig),
+    )
 }

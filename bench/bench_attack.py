@@ -5,12 +5,14 @@ nothing more. The three measurements alternate in rounds (so drift in the machin
 hits all of them alike) and the medians are compared. The reference loop calls
 ``backward()`` as a plain script would, so it also fills the weights' gradients, which an
 attack does not need. Run as ``.venv/bin/python bench/bench_attack.py``; prints one JSON
-object and appends a dated row under "Attack cost" in BENCHMARKS.md.
+object and appends a dated row under "Attack cost" in BENCHMARKS.md (``--tiny``: one round
+of two steps on a small batch, as the test suite runs it).
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -54,10 +56,13 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def main() -> None:
+def main(tiny: bool = False) -> None:
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     batch, size = (32, 256) if device.type == "cuda" else (8, 64)
+    rounds, steps = ROUNDS, STEPS
+    if tiny:
+        batch, size, rounds, steps = 2, 16, 1, 2
     model, label = make_model()
     model.to(device).eval()
     x = torch.rand(batch, 3, size, size, device=device)
@@ -66,24 +71,24 @@ def main() -> None:
         TASKS[1].name: torch.randn(batch, 1, size, size, device=device),
     }
     loss_fn = multitask_objective(model, TASKS, targets, {})
-    pgd = PGD(EPS, STEP_SIZE, STEPS)
+    pgd = PGD(EPS, STEP_SIZE, steps)
 
     def forward_backward() -> None:
-        for _ in range(STEPS):
+        for _ in range(steps):
             x_in = x.detach().requires_grad_(True)
             torch.autograd.grad(loss_fn(x_in), x_in)
 
     runs = {
         "forward_backward": forward_backward,
         "pgd": lambda: pgd(x, loss_fn),
-        "reference_pgd": lambda: reference_pgd(x, loss_fn, STEPS),
+        "reference_pgd": lambda: reference_pgd(x, loss_fn, steps),
     }
     for fn in runs.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for name, fn in runs.items():
-            times[name].append(timed(fn, device) / STEPS)
+            times[name].append(timed(fn, device) / steps)
     per_step = {k: statistics.median(v) for k, v in times.items()}
     record(
         "Attack cost",
@@ -101,10 +106,10 @@ def main() -> None:
             ),
             "pgd_step_over_reference_step": round(per_step["pgd"] / per_step["reference_pgd"], 3),
         },
-        note=f"median of {ROUNDS} alternating rounds of {STEPS} steps; "
+        note=f"median of {rounds} alternating rounds of {steps} steps; "
         "forward_backward = one objective forward + input-gradient backward",
     )
 
 
 if __name__ == "__main__":
-    main()
+    main(tiny="--tiny" in sys.argv[1:])

@@ -7,12 +7,14 @@ machine's dense matrix-multiply rate (float32 on the CPU, bf16 on a GPU) at the 
 count. Two models: the smoke preset's (width 8, 32 px) and the paper preset's (width 64,
 256 px; a smaller batch on the CPU). On a GPU the paper step runs with bf16 autocast and
 channels-last, as the paper preset trains.
-Run as ``.venv/bin/python bench/bench_flops.py``.
+Run as ``.venv/bin/python bench/bench_flops.py`` (``--tiny``: small matrices and models,
+one timed step each, as the test suite runs it).
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 
 import torch
@@ -84,12 +86,18 @@ def train_step_rate(
     }
 
 
-def main() -> None:
+def main(tiny: bool = False) -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    peak = matmul_flops(device)
-    smoke = train_step_rate(8, 32, 16, device, reps=20)
-    paper_batch = 32 if device.type == "cuda" else 4
-    paper = train_step_rate(64, 256, paper_batch, device, reps=10 if device.type == "cuda" else 3)
+    if tiny:
+        peak = matmul_flops(device, n=128, reps=2)
+        smoke = train_step_rate(8, 16, 2, device, reps=1)
+        paper_batch, paper = 2, smoke  # one small model stands for both
+    else:
+        peak = matmul_flops(device)
+        smoke = train_step_rate(8, 32, 16, device, reps=20)
+        paper_batch = 32 if device.type == "cuda" else 4
+        reps = 10 if device.type == "cuda" else 3
+        paper = train_step_rate(64, 256, paper_batch, device, reps=reps)
     numbers = {
         "device": str(device),
         "threads": torch.get_num_threads(),
@@ -110,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(tiny="--tiny" in sys.argv[1:])

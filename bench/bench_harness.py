@@ -7,12 +7,14 @@ result dict); the plain side is the same model, data, optimiser, loss and attack
 as the loops one would type in a notebook. Both read the same decoded images (the reader
 cache a sweep's worker keeps between trials is warm for both), one thread each as in the
 sweep, alternating rounds; the ratio of medians is the overhead.
-Run as ``.venv/bin/python bench/bench_harness.py``.
+Run as ``.venv/bin/python bench/bench_harness.py`` (``--tiny``: one round of a one-epoch
+trial under PGD-2, as the test suite runs it).
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from attacks.eval_names import parse_eval
 from models import build_model
 from orchestrator.trial.data import ensure_data, open_split
 from orchestrator.trial.run import run_trial, seed_everything
@@ -31,28 +34,36 @@ from tasks.registry import get_task
 from record import command, record
 
 ROUNDS = 5
-EPS, STEP, PGD_STEPS = 4 / 255, 1 / 255, 50
+EPS, STEP = 4 / 255, 1 / 255
+# --tiny: the same trial cut to one epoch on 8 images, attacked with PGD-2.
+TINY = ["train.epochs=1", "evaluation.n_images=8", "evals=[clean,pgd2_eps4]"]
 
 
-def pair_spec() -> TrialSpec:
-    specs = load_sweep("taskonomy-pairs").expand("smoke", tasks=["normal", "reshading"])
+def pair_spec(overrides: list[str] | None = None) -> TrialSpec:
+    specs = load_sweep("taskonomy-pairs").expand(
+        "smoke", tasks=["normal", "reshading"], overrides=overrides
+    )
     return next(s for s in specs if s.main_tasks == ("normal",) and s.aux_tasks == ("reshading",))
+
+
+def pgd_steps(spec: TrialSpec) -> int:
+    """The steps of the trial's one attack."""
+    return parse_eval(spec.evals[1]).steps
 
 
 def plain_trial(spec: TrialSpec) -> float:
     """The trial as plain PyTorch; returns the main task's clean-minus-attacked L1 gap."""
     seed_everything(spec.seed)
+    cfg = spec.config
     tasks = [get_task("taskonomy", n) for n in spec.train_tasks]
     main = tasks[0]
-    root = ensure_data("taskonomy", spec.data)
-    train_set = open_split("taskonomy", root, spec.data, tasks, "train")
-    val_set = open_split(
-        "taskonomy", root, spec.data, tasks, "val", limit=spec.evaluation["n_images"]
-    )
-    model = build_model(spec.arch, tasks, width=spec.model["width"])
-    opt = torch.optim.Adam(model.parameters(), lr=spec.train["lr"])
-    batch_size = spec.train["batch_size"]
-    for epoch in range(spec.train["epochs"]):
+    root = ensure_data("taskonomy", cfg.data)
+    train_set = open_split("taskonomy", root, cfg.data, tasks, "train")
+    val_set = open_split("taskonomy", root, cfg.data, tasks, "val", limit=cfg.evaluation.n_images)
+    model = build_model(spec.arch, tasks, width=cfg.model.width)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    batch_size = cfg.train.batch_size
+    for epoch in range(cfg.train.epochs):
         loader = DataLoader(
             train_set,
             batch_size=batch_size,
@@ -78,7 +89,7 @@ def plain_trial(spec: TrialSpec) -> float:
     batch = collate([val_set[i] for i in range(len(val_set))])
     x, y, m = batch["image"], batch["targets"][main.name], batch["masks"].get(main.name)
     x_adv = (x + torch.empty_like(x).uniform_(-EPS, EPS)).clamp(0, 1)
-    for _ in range(PGD_STEPS):
+    for _ in range(pgd_steps(spec)):
         x_adv.requires_grad_(True)
         (grad,) = torch.autograd.grad(main.loss(model(x_adv)[main.name], y, m).mean(), x_adv)
         x_adv = torch.min(torch.max(x_adv.detach() + STEP * grad.sign(), x - EPS), x + EPS)
@@ -91,16 +102,17 @@ def plain_trial(spec: TrialSpec) -> float:
 def harness_trial(spec: TrialSpec) -> float:
     with tempfile.TemporaryDirectory() as storage:  # fresh storage: no checkpoint to resume
         result = run_trial(spec, Path(storage), threads=1)
-    return result["metrics"]["pgd50_eps4/normal/l1"] - result["metrics"]["clean/normal/l1"]
+    metrics = result.metrics
+    return metrics[f"{spec.evals[1]}/normal/l1"] - metrics["clean/normal/l1"]
 
 
-def main() -> None:
+def main(tiny: bool = False) -> None:
     torch.set_num_threads(1)
-    spec = pair_spec()
-    assert spec.evals == ("clean", "pgd50_eps4"), spec.evals
+    spec = pair_spec(TINY if tiny else None)
+    assert spec.evals[0] == "clean" and parse_eval(spec.evals[1]).attack == "pgd", spec.evals
     gaps = {"plain": plain_trial(spec), "mtsweep": harness_trial(spec)}  # warm-up: data, caches
     times: dict[str, list[float]] = {"plain": [], "mtsweep": []}
-    for _ in range(ROUNDS):
+    for _ in range(1 if tiny else ROUNDS):
         for name, fn in (("plain", plain_trial), ("mtsweep", harness_trial)):
             t0 = time.perf_counter()
             fn(spec)
@@ -116,7 +128,7 @@ def main() -> None:
             "mtsweep_over_plain": round(ours / plain, 3),
             "attack_raises_l1_plain": gaps["plain"] > 0,
             "attack_raises_l1_mtsweep": gaps["mtsweep"] > 0,
-            "rounds": ROUNDS,
+            "rounds": len(times["plain"]),
         },
         "median of alternating rounds, 1 thread each; mtsweep side includes its checkpoints "
         "(as the preset asks), meters and the prediction picture",
@@ -124,4 +136,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(tiny="--tiny" in sys.argv[1:])

@@ -5,7 +5,8 @@ directory, as a user would, then reads each trial's ``time/total_s`` from its ke
 With S parallel slots (CPUs / CPUs per trial), a perfect scheduler would finish in
 Σ total_s / S; what is left over, divided by the number of trials, is the per-trial cost of
 start-up, data, logging and Ray's bookkeeping.
-Run as ``.venv/bin/python bench/bench_scheduling.py``.
+Run as ``.venv/bin/python bench/bench_scheduling.py`` (``--tiny``: one trial, as the test
+suite runs it).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ SWEEP, PRESET = "taskonomy-pairs", "smoke"
 CPUS_PER_TRIAL = 1
 
 
-def main() -> None:
+def main(tiny: bool = False) -> None:
     slots = max(1, (os.cpu_count() or 1) // CPUS_PER_TRIAL)
     mtsweep = Path(sys.executable).with_name("mtsweep")
     with tempfile.TemporaryDirectory() as tmp:
@@ -42,6 +43,7 @@ def main() -> None:
                 "--no-reduce",
                 "--cpus-per-trial",
                 str(CPUS_PER_TRIAL),
+                *(["--tasks", "d", "--set", "train.epochs=1"] if tiny else []),
             ],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -70,4 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(tiny="--tiny" in sys.argv[1:])

@@ -34,8 +34,11 @@ def machine() -> str:
 
 
 def record(section: str, command: str, numbers: dict[str, Any], note: str = "") -> None:
-    """Print the numbers as JSON and append them under ``## section`` in BENCHMARKS.md."""
+    """Print the numbers as JSON and append them under ``## section`` in BENCHMARKS.md
+    (not for a ``--tiny`` run from the command line: its numbers measure nothing)."""
     print(json.dumps(numbers, indent=2, sort_keys=True))
+    if "--tiny" in sys.argv[1:]:
+        return
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
     header = f"## {section}"
     row = (

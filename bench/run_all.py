@@ -40,7 +40,7 @@ def record_estimates() -> bool:
             continue
         lines = run.stdout.strip().splitlines()
         sweep_line = next(line for line in lines if line.startswith("sweep:"))
-        steps = [line.strip() for line in lines if "s/step" in line]
+        steps = [line.strip() for line in lines if "/step" in line]
         record(
             "Cost estimates",
             " ".join(cmd),

@@ -77,6 +77,21 @@ class ModelEntry:
         return {t: (1.0 / len(self.main) if t in self.main else aux) for t in self.train}
 
 
+@dataclass(frozen=True)
+class MergedPreset:
+    """One preset as its trials see it, before defaults: ``--set`` applied and checked, and
+    the sweep's arch, evaluations, measures and sweep-level blocks where it sets none."""
+
+    name: str
+    raw: dict[str, Any]  # the preset's own mapping, --set applied
+    seeds: tuple[int, ...]
+    arch: str
+    evals: tuple[str, ...]
+    measures: dict[str, Any]  # measure name → the settings given (None: its defaults)
+    blocks: dict[str, Any]  # block name → the mapping given (absent: not given)
+    models: list[ModelEntry]
+
+
 @dataclass
 class Sweep:
     """A checked sweep file: its models, evaluations and raw presets (checked, not merged)."""
@@ -88,7 +103,8 @@ class Sweep:
     evals: list[str]
     attacked: str
     report: str
-    measures: list[str]
+    # Measure name → the settings the sweep gives it (None: its defaults).
+    measures: dict[str, Any]
     presets: dict[str, dict[str, Any]]
     raw_models: dict[str, Any] = field(default_factory=dict)
     split_aux: bool = False
@@ -97,10 +113,22 @@ class Sweep:
     blocks: dict[str, Any] = field(default_factory=dict)  # sweep-level adversarial/output_dim
     reduction: str = "none"
     source: Path | None = None
+    _merged: dict[tuple, MergedPreset] = field(default_factory=dict, repr=False, compare=False)
 
     # ---------------------------------------------------------------- presets
     def preset(self, name: str, overrides: list[str] | None = None) -> dict[str, Any]:
         """A preset's raw mapping with ``--set`` overrides applied and checked."""
+        return self.merged(name, overrides).raw
+
+    def merged(self, name: str, overrides: list[str] | None = None) -> MergedPreset:
+        """A preset with ``--set`` applied and checked, merged with the sweep's own choices:
+        worked out once per (preset, overrides) and shared by every reader."""
+        key = (name, tuple(overrides or ()))
+        if key not in self._merged:
+            self._merged[key] = self._merge(name, list(key[1]))
+        return self._merged[key]
+
+    def _merge(self, name: str, overrides: list[str]) -> MergedPreset:
         if name not in self.presets:
             raise SweepError(
                 f"sweep {self.name!r} has no preset {name!r}; choose one of {', '.join(self.presets)}"
@@ -109,30 +137,46 @@ class Sweep:
         if overrides:
             raw = apply_overrides(raw, overrides, f"presets.{name}")
             check_preset(name, raw)
-        return raw
+        blocks = {block: raw.get(block, self.blocks.get(block)) for block in BLOCKS}
+        return MergedPreset(
+            name=name,
+            raw=raw,
+            seeds=tuple(raw.get("seeds", [0])),
+            arch=raw.get("arch", self.arch),
+            evals=tuple(raw.get("evals", self.evals)),
+            measures=self._measure_settings(raw),
+            blocks={k: v for k, v in blocks.items() if v is not None},
+            models=self.models_of(raw),
+        )
 
     def resolved(self, name: str, overrides: list[str] | None = None) -> dict[str, Any]:
         """The preset as a trial sees it: every block with its defaults filled in."""
-        p = self.preset(name, overrides)
+        p = self.merged(name, overrides)
         out: dict[str, Any] = {
-            "seeds": list(p.get("seeds", [0])),
-            "arch": p.get("arch", self.arch),
-            "evals": list(p.get("evals", self.evals)),
-            "measures": list(p.get("measures", self.measures)),
+            "seeds": list(p.seeds),
+            "arch": p.arch,
+            "evals": list(p.evals),
+            "measures": {
+                measure: as_mapping(
+                    parse_block(MEASURES[measure].settings, raw, f"measures.{measure}")
+                )
+                for measure, raw in p.measures.items()
+            },
         }
         for block, cls in BLOCKS.items():
-            raw = p.get(block, self.blocks.get(block))
-            if block in SWEEP_BLOCKS and raw is None:
+            if block in SWEEP_BLOCKS and block not in p.blocks:
                 continue
-            out[block] = as_mapping(parse_block(cls, raw, f"presets.{name}.{block}"))
+            out[block] = as_mapping(
+                parse_block(cls, p.blocks.get(block), f"presets.{name}.{block}")
+            )
         return out
 
     def resources(self, preset: str, overrides: list[str] | None = None) -> ResourcesConfig:
-        raw = self.preset(preset, overrides).get("resources")
+        raw = self.merged(preset, overrides).blocks.get("resources")
         return parse_block(ResourcesConfig, raw, f"presets.{preset}.resources")
 
     def needs_data_root(self, preset: str) -> bool:
-        data = self.presets.get(preset, {}).get("data")
+        data = self.merged(preset).blocks.get("data")
         return parse_block(DataConfig, data, "data").source == "real"
 
     # ---------------------------------------------------------------- expansion
@@ -150,9 +194,9 @@ class Sweep:
         ``require_data=False`` expands a real-data preset without a data root (to show, count
         or look trials up): the root is not part of the trial key.
         """
-        p = self.preset(preset, overrides)
-        models = self._narrowed(self.models_of(p), tasks)
-        seed_list = list(seeds) if seeds is not None else list(p.get("seeds", [0]))
+        p = self.merged(preset, overrides)
+        models = self._narrowed(p.models, tasks)
+        seed_list = list(seeds) if seeds is not None else list(p.seeds)
         twice = sorted({s for s in seed_list if seed_list.count(s) > 1})
         if twice:
             where = "--seeds" if seeds is not None else f"presets.{preset}.seeds"
@@ -161,7 +205,7 @@ class Sweep:
                 f"{where}: {noun} {', '.join(map(str, twice))} listed more than once; "
                 "give each seed once"
             )
-        data = dict(p.get("data") or {})
+        data = dict(p.blocks.get("data") or {})
         if data_root is not None:
             data = {**data, "source": "real", "root": str(Path(data_root).expanduser().resolve())}
         elif (
@@ -174,9 +218,12 @@ class Sweep:
                 f"preset {preset!r} of {self.name!r} reads real {self.dataset} data: pass "
                 "--data-root DIR (or --set data.packed=DIR), or use the smoke preset (synthetic data)"
             )
-        evals = tuple(p.get("evals", self.evals))
-        adversarial = p.get("adversarial", self.blocks.get("adversarial"))
-        output_dim = p.get("output_dim", self.blocks.get("output_dim"))
+        adversarial = p.blocks.get("adversarial")
+        # The release's output_dim block is kept whether or not the measure runs: it is part
+        # of the trial key.
+        output_dim = p.blocks.get("output_dim")
+        given = {"output_dim": dict(output_dim)} if output_dim else {}
+        given |= {name: dict(raw) for name, raw in p.measures.items() if raw}
         specs = []
         for m in models:
             attacked = m.main if self.attacked == "main" else m.train
@@ -187,24 +234,36 @@ class Sweep:
                         sweep=self.name,
                         preset=preset,
                         dataset=self.dataset,
-                        arch=p.get("arch", self.arch),
+                        arch=p.arch,
                         train_tasks=m.train,
                         main_tasks=m.main,
                         weights=m.weights(),
-                        evals=tuple(e for e in evals if applies_to(e, tasks_attacked)),
+                        evals=tuple(e for e in p.evals if applies_to(e, tasks_attacked)),
                         attacked=attacked,
                         report=m.main if self.report == "main" else m.train,
                         seed=int(seed),
                         data=data,
-                        model=dict(p.get("model") or {}),
-                        train=dict(p.get("train") or {}),
-                        evaluation=dict(p.get("evaluation") or {}),
-                        measures=tuple(p.get("measures", self.measures)),
+                        model=dict(p.blocks.get("model") or {}),
+                        train=dict(p.blocks.get("train") or {}),
+                        evaluation=dict(p.blocks.get("evaluation") or {}),
+                        measures=tuple(p.measures),
                         adversarial=dict(adversarial) if adversarial else None,
-                        output_dim=dict(output_dim) if output_dim else {},
+                        measure_settings=given,
                     )
                 )
         return specs
+
+    def _measure_settings(self, preset: dict[str, Any]) -> dict[str, Any]:
+        """The measures a preset runs, each with the settings given to it (None: defaults);
+        the ``output_dim`` block (sweep- or preset-level) is that measure's settings unless
+        ``measures`` gives them by name."""
+        measures = dict(self.measures)
+        if "measures" in preset:
+            measures = _check_measures(preset["measures"], "measures")
+        old = preset.get("output_dim", self.blocks.get("output_dim"))
+        if "output_dim" in measures and measures["output_dim"] is None and old:
+            measures["output_dim"] = old
+        return measures
 
     def models_of(self, preset: dict[str, Any]) -> list[ModelEntry]:
         """The sweep's models under a preset (which may choose its own λ_a for pairs)."""
@@ -368,11 +427,18 @@ def _check_evals(evals: Any, where: str) -> list[str]:
     return [str(e) for e in evals]
 
 
-def _check_measures(measures: Any, where: str) -> list[str]:
-    _require(isinstance(measures, list), f"{where}: expected a list of measure names")
-    for m in measures:
+def _check_measures(measures: Any, where: str) -> dict[str, Any]:
+    """Measure names (a list), or names with their settings (a mapping), checked against
+    each measure's settings type; returns name → settings given (None: defaults)."""
+    _require(
+        isinstance(measures, list | dict),
+        f"{where}: expected a list of measure names or a mapping of names to settings",
+    )
+    given = measures if isinstance(measures, dict) else dict.fromkeys(measures)
+    for m, raw in given.items():
         _require(m in MEASURES, f"{where}: unknown measure {m!r}; known: {', '.join(MEASURES)}")
-    return list(measures)
+        parse_block(MEASURES[m].settings, raw, f"{where}.{m}")
+    return dict(given)
 
 
 def _check_arch(arch: Any, where: str) -> str:
@@ -460,7 +526,7 @@ def parse_sweep(raw: Any, source: Path | None = None) -> Sweep:
         evals=_check_evals(raw["evals"], "sweep.evals"),
         attacked=raw.get("attacked", "main"),
         report=raw.get("report", "main"),
-        measures=_check_measures(list(raw.get("measures", [])), "sweep.measures"),
+        measures=_check_measures(raw.get("measures", []), "sweep.measures"),
         presets=checked,
         reproduces=str(raw.get("reproduces", "")),
         description=str(raw.get("description", "")),

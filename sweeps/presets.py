@@ -208,7 +208,7 @@ def parse_block(cls: type[B], raw: Any, where: str) -> B:
             raise unknown_key(where, str(key), list(fields))
         ok, converted = _conforms(value, hints[key])
         low = fields[key].metadata.get("min")
-        if ok and low is not None and isinstance(converted, int | float) and converted < low:
+        if ok and low is not None and any(n < low for n in _numbers(converted)):
             ok = False
         if not ok:
             bound = f" >= {low:g}" if low is not None else ""
@@ -225,7 +225,16 @@ def parse_block(cls: type[B], raw: Any, where: str) -> B:
     ]
     if missing:
         raise SweepError(f"{where}.{missing[0]}: required key is missing")
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValueError as err:  # a block's own check of its values together (__post_init__)
+        raise SweepError(f"{where}.{err}") from None
+
+
+def _numbers(value: Any) -> list[float]:
+    """The numbers a value holds: itself, or the items of a list of numbers."""
+    items = value if isinstance(value, list | tuple) else [value]
+    return [n for n in items if isinstance(n, int | float) and not isinstance(n, bool)]
 
 
 def as_mapping(block: Any) -> dict[str, Any]:

@@ -102,6 +102,17 @@ def write_synthetic(out_dir: Path, **kwargs: Any) -> SynthReport:
 
 # The paper's 680×340 frames (image_size is the height).
 register_dataset(
-    DatasetKind("cityscapes", CityscapesDataset, write_synthetic, image_size=340, order=1),
+    DatasetKind(
+        "cityscapes",
+        CityscapesDataset,
+        write_synthetic,
+        image_size=340,
+        order=1,
+        split_sizes={
+            "train": (2975, "Cityscapes fine: 2975 train (Cordts et al. 2016)"),
+            "val": (500, "Cityscapes fine: 500 val (Cordts et al. 2016)"),
+            "test": (1525, "Cityscapes fine: 1525 test (Cordts et al. 2016)"),
+        },
+    ),
     tasks=CITYSCAPES_TASKS,
 )

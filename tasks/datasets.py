@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from tasks.errors import UnknownTaskError
@@ -36,7 +36,9 @@ class DatasetKind:
     ``reader(root, tasks, split=..., size=..., cache=...)`` gives the samples of one split;
     ``write_synthetic(out_dir, n=..., size=..., seed=...)`` writes a synthetic copy in the
     real on-disk format; ``image_size`` is the paper's training size (an int: the side of
-    Taskonomy's squares, the height of Cityscapes' 2:1 frames). ``order`` places it in
+    Taskonomy's squares, the height of Cityscapes' 2:1 frames). ``split_sizes`` are the
+    samples per split at paper scale, each with where the count comes from (what a cost
+    estimate uses when no data root is given). ``order`` places it in
     ``dataset_names()`` (then the name): where task names fit several datasets, the first
     wins (Taskonomy, the paper's main dataset).
     """
@@ -46,6 +48,7 @@ class DatasetKind:
     write_synthetic: SyntheticWriter
     image_size: int
     order: int = 100
+    split_sizes: Mapping[str, tuple[int, str]] = field(default_factory=dict)
 
 
 _DATASETS: dict[str, DatasetKind] = {}

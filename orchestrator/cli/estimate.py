@@ -25,6 +25,13 @@ def add_parser(sub) -> None:
         "--gpus", type=number(int, 1), default=1, help="GPUs of the cluster (default: 1)"
     )
     p.add_argument(
+        "--cpus",
+        type=number(int, 1),
+        default=None,
+        help="CPUs trials share when timed on this CPU: as many run side by side as their "
+        "resources.cpus_per_trial fits (default: this machine's)",
+    )
+    p.add_argument(
         "--step-time",
         type=number(float, 1e-9),
         default=None,
@@ -47,5 +54,8 @@ def handle(args) -> int:
         raise CliError("give the SWEEP (and --preset) to estimate")
     plan = plan_of(args)
     print(f"{plan.sweep.name} / {plan.preset}:")
-    print(estimate(plan, gpus=args.gpus, step_time=args.step_time, steps=args.steps).report())
+    cost = estimate(
+        plan, gpus=args.gpus, step_time=args.step_time, steps=args.steps, cpus=args.cpus
+    )
+    print(cost.report())
     return 0

@@ -41,8 +41,7 @@ from orchestrator.sweep.tracking import (
     Tracker,
     code_version,
 )
-from orchestrator.trial.data import ensure_data
-from sweeps.presets import DataConfig, parse_block
+from orchestrator.trial.data import data_uses, ensure_data
 
 log = logging.getLogger("mtsweep")
 
@@ -74,8 +73,8 @@ def run_sweep(
     # Pre-flight, before anything is written: numbers, paths, tracking store, data layout,
     # capacity. Synthetic data is made once here (in the cache), before any worker asks.
     preflight(plan, address, num_cpus)
-    for data in {json.dumps(s.data, sort_keys=True) for s in plan.specs}:
-        ensure_data(plan.sweep.dataset, parse_block(DataConfig, json.loads(data), "data"))
+    for use in data_uses(plan.specs):
+        ensure_data(use.dataset, use.data)
     if address:
         start_ray(address, num_cpus=num_cpus)
         check_cluster_capacity(plan.resources)

@@ -11,7 +11,6 @@ data root is listed (never decoded), the tracking server is asked for ``/health`
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
@@ -22,11 +21,8 @@ from typing import Any
 from orchestrator.sweep.plan import Plan, Resources
 from orchestrator.sweep.storage import storage_dir
 from orchestrator.sweep.store import check_tracking_uri
-from orchestrator.trial.data import ensure_data, image_size
-from sweeps.presets import DataConfig, EvalConfig, parse_block
-from tasks.datasets import get_dataset
+from orchestrator.trial.data import data_uses, ensure_data, open_reader
 from tasks.errors import MtsweepError
-from tasks.registry import get_task
 
 log = logging.getLogger(__name__)
 
@@ -101,36 +97,19 @@ def check_paths(plan: Plan) -> None:
 
 
 def check_data(plan: Plan) -> None:
-    """For real data: the root exists, has a known layout and every needed domain folder.
+    """For real data: the root (or packed copy) exists, has a known layout and holds every
+    split and task the trials read, through the trial's own choice of reader.
 
-    Opening each split's reader lists folders and files and decodes nothing.
+    Opening a reader lists folders and files (or reads a packed manifest), decoding nothing.
     """
-    seen: set[str] = set()
-    for spec in plan.specs:
-        data = parse_block(DataConfig, spec.data, "data")
-        if data.source != "real":
+    for use in data_uses(plan.specs):
+        if use.data.source != "real" and not use.data.packed:
             continue
-        ev = parse_block(EvalConfig, spec.evaluation, "evaluation")
-        for split in dict.fromkeys((data.train_split, ev.split)):
-            what = json.dumps([spec.data, spec.train_tasks, split], sort_keys=True)
-            if what in seen:
-                continue
-            seen.add(what)
-            root = ensure_data(spec.dataset, data)
-            tasks = [
-                get_task(spec.dataset, n, convention=data.convention) for n in spec.train_tasks
-            ]
-            by_set = {"split_set": data.split_set} if data.split_set else {}
-            reader = get_dataset(spec.dataset).reader(
-                root,
-                tasks,
-                split=split,
-                size=image_size(spec.dataset, data),
-                cache=False,
-                **by_set,
-            )
+        root = ensure_data(use.dataset, use.data)
+        for split in use.splits:
+            reader = open_reader(use.dataset, root, use.data, list(use.tasks), split, cache=False)
             if len(reader) == 0:
-                raise PreflightError(f"no {split} images of {spec.dataset} under {root}")
+                raise PreflightError(f"no {split} images of {use.dataset} under {root}")
 
 
 def preflight(plan: Plan, address: str | None, num_cpus: int | None) -> None:
@@ -214,7 +193,6 @@ def data_fingerprint(root: Path) -> str:
 
 def real_data_fingerprints(plan: Plan) -> dict[str, Any]:
     """Fingerprint of each real data root of the plan (none for synthetic data)."""
-    roots = {
-        s.data["root"] for s in plan.specs if s.data.get("source") == "real" and s.data.get("root")
-    }
+    datas = [s.config.data for s in plan.specs]
+    roots = {d.root for d in datas if d.source == "real" and d.root}
     return {root: data_fingerprint(Path(root)) for root in sorted(roots)}

@@ -13,11 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.sweep.plan import Plan
-from orchestrator.trial.data import ensure_data, image_size, make_reader, selection
-from sweeps.presets import DataConfig, EvalConfig, parse_block
+from orchestrator.trial.data import (
+    DataUse,
+    data_uses,
+    ensure_data,
+    image_size,
+    make_reader,
+    selection,
+)
 from tasks.errors import MtsweepError
 from tasks.packed import pack, run_in_process, run_in_processes, run_on_ray
-from tasks.registry import Task, get_task
 
 log = logging.getLogger(__name__)
 
@@ -26,22 +31,14 @@ class PrepareError(MtsweepError):
     """A request to pack data that cannot be honoured."""
 
 
-def sweep_data(plan: Plan) -> tuple[str, DataConfig, list[Task], list[str]]:
-    """The dataset, data block, union of tasks and splits of a plan's trials."""
-    if not plan.specs:
+def sweep_data(plan: Plan) -> DataUse:
+    """The one data block of a plan's trials, the union of their tasks and their splits."""
+    uses = data_uses(plan.specs)
+    if not uses:
         raise PrepareError(f"sweep {plan.sweep.name!r} has no trials to prepare data for")
-    first = plan.specs[0]
-    data = parse_block(DataConfig, first.data, "data")
-    names: list[str] = []
-    splits: list[str] = []
-    for spec in plan.specs:
-        if parse_block(DataConfig, spec.data, "data") != data:
-            raise PrepareError("the trials of this sweep read different data blocks")
-        names.extend(n for n in spec.train_tasks if n not in names)
-        ev = parse_block(EvalConfig, spec.evaluation, "evaluation")
-        splits.extend(s for s in (data.train_split, ev.split) if s not in splits)
-    tasks = [get_task(first.dataset, n, convention=data.convention) for n in names]
-    return first.dataset, data, tasks, splits
+    if len(uses) > 1:
+        raise PrepareError("the trials of this sweep read different data blocks")
+    return uses[0]
 
 
 def prepare(
@@ -57,7 +54,8 @@ def prepare(
     Chunks run as Ray tasks when ``address`` is given or Ray is already initialised, on
     ``workers`` local processes when more than one, else in this process.
     """
-    dataset, data, tasks, splits = sweep_data(plan)
+    use = sweep_data(plan)
+    dataset, data, tasks, splits = use.dataset, use.data, list(use.tasks), use.splits
     if data.packed:
         raise PrepareError(
             f"the preset already reads the packed dataset {data.packed}; "

@@ -117,7 +117,7 @@ def tune_trainable(
 
     spec = TrialSpec.from_dict(specs[config["trial_key"]])
     storage = Path(config["storage"])
-    epochs = int(spec.train.get("epochs", 1))
+    epochs = spec.config.train.epochs
 
     def on_epoch(epoch: int, loss: float) -> None:
         tune.report({"epoch": epoch, "epochs": epochs, "train_loss": loss})

@@ -158,6 +158,7 @@ def sweep_status(plan: TrialsAt) -> SweepStatus:
                 spec.trial_key,
                 spec.label,
                 run.info.status,
+                # The raw block, not spec.config: parsing it would load the presets (torch).
                 epoch=tags.get(EPOCH_TAG) or f"0/{spec.train.get('epochs', 1)}",
                 node=tags.get(NODE_TAG) or tags.get(HOST_TAG) or None,
                 started_ms=int(run.info.start_time or 0),

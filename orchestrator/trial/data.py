@@ -12,20 +12,63 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch.utils.data import Dataset, Subset
 
 from sweeps.presets import DataConfig
+from sweeps.spec import TrialSpec
 from tasks.datasets import get_dataset
 from tasks.errors import DataError
 from tasks.packed import PackedSplit, check_manifest, is_packed, read_manifest
-from tasks.registry import Task
+from tasks.registry import Task, get_task
 
 log = logging.getLogger(__name__)
 
 SMALL_IMAGE = 64  # at or below this side, readers keep decoded samples in memory
 _READERS: dict[tuple, Dataset] = {}
+
+
+@dataclass(frozen=True)
+class DataUse:
+    """What a set of trials reads from one data block: its dataset, the union of their
+    tasks (in first-seen order) and every split they open."""
+
+    dataset: str
+    data: DataConfig
+    tasks: tuple[Task, ...]
+    splits: tuple[str, ...]
+
+
+def splits_of(spec: TrialSpec) -> tuple[str, ...]:
+    """The splits a trial opens: training, evaluation, and the λ_a selection split of a
+    model with auxiliary tasks."""
+    ev = spec.config.evaluation
+    select = (ev.select_split,) if ev.select_split and spec.aux_tasks else ()
+    return tuple(dict.fromkeys((spec.config.data.train_split, ev.split, *select)))
+
+
+def data_uses(specs: Iterable[TrialSpec]) -> list[DataUse]:
+    """The data a set of trials needs, one entry per (dataset, data block): what the worker
+    opens, pre-flight checks, ``prepare`` packs and ``estimate`` counts."""
+    names: dict[tuple[str, DataConfig], dict[str, None]] = {}
+    splits: dict[tuple[str, DataConfig], dict[str, None]] = {}
+    for spec in specs:
+        key = (spec.dataset, spec.config.data)
+        names.setdefault(key, {}).update(dict.fromkeys(spec.train_tasks))
+        splits.setdefault(key, {}).update(dict.fromkeys(splits_of(spec)))
+    return [
+        DataUse(
+            dataset,
+            data,
+            tuple(get_task(dataset, n, convention=data.convention) for n in names[key]),
+            tuple(splits[key]),
+        )
+        for key in names
+        for dataset, data in [key]
+    ]
 
 
 def cache_home() -> Path:
@@ -94,6 +137,27 @@ def make_reader(
     )
 
 
+def open_reader(
+    dataset: str, root: Path, data: DataConfig, tasks: list[Task], split: str, cache: bool
+) -> Dataset:
+    """The reader of one split from ``root`` (an ``ensure_data`` answer): the packed arrays
+    when ``root`` holds a packed dataset whose manifest matches, else the PNG reader. The
+    one choice of reader, shared by trials and pre-flight."""
+    if not is_packed(root):
+        return make_reader(dataset, root, data, tasks, split, cache=cache)
+    check_manifest(
+        read_manifest(root),
+        where=root,
+        dataset=dataset,
+        tasks=tasks,
+        size=image_size(dataset, data),
+        selection=selection(data),
+        split=split,
+        source=Path(data.root) if data.packed and data.root else None,  # packed from here
+    )
+    return PackedSplit(root, split, tasks)
+
+
 def open_split(
     dataset: str,
     root: Path,
@@ -110,31 +174,18 @@ def open_split(
     too, the source must be the one it was packed from.
     """
     size = image_size(dataset, data)
-    source = Path(data.root) if data.packed and data.root else None  # packed from here
     key = (
         dataset,
         str(root),
-        str(source),
+        str(data.root if data.packed else None),
         split,
         size,
         data.split_set,
         tuple((t.name, t.convention) for t in tasks),
     )
     reader = _READERS.get(key)
-    if reader is None and is_packed(root):
-        check_manifest(
-            read_manifest(root),
-            where=root,
-            dataset=dataset,
-            tasks=tasks,
-            size=size,
-            selection=selection(data),
-            split=split,
-            source=source,
-        )
-        reader = _READERS[key] = PackedSplit(root, split, tasks)
-    elif reader is None:
-        reader = make_reader(dataset, root, data, tasks, split, cache=size <= SMALL_IMAGE)
+    if reader is None:
+        reader = open_reader(dataset, root, data, tasks, split, cache=size <= SMALL_IMAGE)
         _READERS[key] = reader
     if len(reader) == 0:
         raise DataError(f"no {split} images of {dataset} under {root}")

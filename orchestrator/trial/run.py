@@ -23,22 +23,15 @@ from torch.utils.data import Dataset
 from attacks.evaluation import evaluate
 from attacks.measures import MEASURES
 from models import build_model
-from orchestrator.trial.data import ensure_data, open_split
+from orchestrator.trial.data import data_uses, ensure_data, open_split
 from orchestrator.trial.pictures import prediction_figure
 from orchestrator.trial.result import TrialResult
+from orchestrator.trial.setup import pick_device
 from orchestrator.trial.training import train_model
-from sweeps.presets import (
-    AdversarialConfig,
-    DataConfig,
-    EvalConfig,
-    ModelConfig,
-    TrainConfig,
-    parse_block,
-)
+from sweeps.presets import ModelConfig
 from sweeps.spec import TrialSpec
 from tasks.augment import Augment, AugmentedDataset
 from tasks.batches import Batch, collate
-from tasks.registry import get_task
 
 log = logging.getLogger(__name__)
 
@@ -52,24 +45,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def pick_device(gpus: float | None = None) -> torch.device:
-    """The device of a trial that booked ``gpus`` GPUs (None: not booked, use any GPU).
-
-    A trial booked with no GPU never touches CUDA: Ray leaves such a worker's
-    CUDA_VISIBLE_DEVICES alone, so ``cuda`` would silently share the card with trials that
-    did book it. A fractional trial caps its CUDA allocator at its fraction of the card,
-    so one heavy trial cannot take its neighbours' memory.
-    """
-    if gpus is not None and gpus <= 0:
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        return torch.device("cpu")
-    device = torch.device("cuda")
-    if gpus is not None and gpus < 1:
-        torch.cuda.set_per_process_memory_fraction(gpus, device)
-    return device
 
 
 def flatten_metrics(nested: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
@@ -105,8 +80,6 @@ def weights_path(model: ModelConfig, data_root: Path) -> Path | None:
 def selection_metrics(
     spec: TrialSpec,
     root: Path,
-    data: DataConfig,
-    ev: EvalConfig,
     model: torch.nn.Module,
     tasks: list,
     attacked: list,
@@ -115,6 +88,7 @@ def selection_metrics(
     """The main task's clean metrics on the selection split, as eval ``selection_<split>``:
     what a λ_a selection compares candidates on, apart from the split the cells are reported
     on; the name says which split, so the result table can."""
+    data, ev = spec.config.data, spec.config.evaluation
     split = open_split(spec.dataset, root, data, tasks, ev.select_split, limit=ev.n_images)
     main = [t for t in tasks if t.name in spec.main_tasks]
     nested = evaluate(
@@ -148,11 +122,10 @@ def run_trial(
         torch.set_num_threads(threads)
     seed_everything(spec.seed)
     device = pick_device(gpus)
-    data = parse_block(DataConfig, spec.data, "data")
-    ev = parse_block(EvalConfig, spec.evaluation, "evaluation")
-    train_cfg = parse_block(TrainConfig, spec.train, "train")
-    model_cfg = parse_block(ModelConfig, spec.model, "model")
-    tasks = [get_task(spec.dataset, n, convention=data.convention) for n in spec.train_tasks]
+    cfg = spec.config
+    data, ev = cfg.data, cfg.evaluation
+    (use,) = data_uses([spec])
+    tasks = list(use.tasks)
     by_name = {t.name: t for t in tasks}
     attacked = [by_name[n] for n in spec.attacked]
     root = ensure_data(spec.dataset, data)
@@ -163,23 +136,18 @@ def run_trial(
     eval_set = open_split(spec.dataset, root, data, tasks, ev.split, limit=ev.n_images)
 
     model = build_model(
-        spec.arch, tasks, width=model_cfg.width, init_from=weights_path(model_cfg, root)
-    )
-    adversarial = (
-        parse_block(AdversarialConfig, spec.adversarial, "adversarial")
-        if spec.adversarial
-        else None
+        spec.arch, tasks, width=cfg.model.width, init_from=weights_path(cfg.model, root)
     )
     trained = train_model(
         model,
         tasks,
         spec.weights,
         train_set,
-        train_cfg,
+        cfg.train,
         storage / "checkpoints" / spec.model_key,
         device,
         spec.seed,
-        adversarial_eval=adversarial.eval if adversarial else None,
+        adversarial_eval=cfg.adversarial.eval if cfg.adversarial else None,
         attacked=attacked,
         on_epoch=on_epoch,
         loader_workers=loader_workers,
@@ -202,11 +170,9 @@ def run_trial(
     )
     metrics = flatten_metrics(nested)
     if ev.select_split and spec.aux_tasks:
-        metrics.update(selection_metrics(spec, root, data, ev, model, tasks, attacked, device))
-    for name in spec.measures:
-        metrics.update(
-            MEASURES[name].compute(model, batches, tasks, attacked, spec.output_dim, spec.seed)
-        )
+        metrics.update(selection_metrics(spec, root, model, tasks, attacked, device))
+    for name, settings in cfg.measures.items():
+        metrics.update(MEASURES[name].compute(model, batches, tasks, attacked, settings, spec.seed))
     t_attack = time.perf_counter() - t1
 
     first = collate([eval_set[0]])

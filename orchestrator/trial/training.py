@@ -25,10 +25,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from attacks.eval_names import parse_eval, training_attack
-from attacks.objectives import multitask_objective
 from models import MultiTaskLoss
 from orchestrator.trial.checkpoints import load_checkpoint, save_checkpoint
+from orchestrator.trial.setup import MakeInputs, clean_inputs, set_up_training
 from sweeps.presets import TrainConfig
 from tasks.batches import Batch, collate, to_device
 from tasks.errors import MtsweepError
@@ -37,9 +36,6 @@ from tasks.registry import Task
 
 log = logging.getLogger(__name__)
 
-# Makes the images a step trains on from a batch already on the device (identity, or an
-# attack for adversarial training).
-MakeInputs = Callable[[Batch], torch.Tensor]
 # Completes a batch once it is on the device (a packed dataset's uint8 images to floats).
 Finish = Callable[[Batch], Batch]
 
@@ -52,41 +48,6 @@ class TrainingDiverged(MtsweepError):
 class TrainOutcome:
     history: list[float]  # mean training loss of every epoch, including resumed ones
     resumed_from_epoch: int  # 0 for a fresh start
-
-
-def make_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def clean_inputs(batch: Batch) -> torch.Tensor:
-    return batch["image"]
-
-
-def adversarial_inputs(
-    model: torch.nn.Module, eval_name: str, attacked: Sequence[Task], weights: dict[str, float]
-) -> MakeInputs:
-    """Madry-style training inputs: the attack of ``eval_name`` on the model as it is now.
-
-    The attack's objective weights each attacked task by the model's own λ, as the training
-    loss does. The model is put in eval mode for the attack (no batch-norm statistics are
-    updated by the attack's forward passes) and back in train mode for the step.
-    """
-    attack = training_attack(parse_eval(eval_name))  # Madry-style step: 2.5·ε/steps
-
-    def make(batch: Batch) -> torch.Tensor:
-        model.eval()
-        loss_fn = multitask_objective(
-            model, attacked, batch["targets"], batch["masks"], weights=weights
-        )
-        images = attack(batch["image"], loss_fn)
-        model.train()
-        return images
-
-    return make
 
 
 def train_one_epoch(
@@ -242,11 +203,8 @@ def train_model(
     that attack's examples: on the first of ``attacked`` alone, or with ``_mt`` on every
     trained task.
     """
-    criterion = MultiTaskLoss(tasks, weights)
-    model.to(device)
-    if cfg.channels_last and device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(cfg, model.parameters())
+    setup = set_up_training(model, tasks, weights, cfg, device, adversarial_eval, attacked)
+    optimizer = setup.optimizer
     history: list[float] = []
     start = 0
     state = load_checkpoint(ckpt_dir)
@@ -256,11 +214,6 @@ def train_model(
         history = [float(v) for v in state["history"]]
         start = int(state["epoch"])
         log.info("resuming from %s at epoch %d", ckpt_dir, start)
-    forward = torch.compile(model) if cfg.compile and device.type == "cuda" else model
-    make_inputs: MakeInputs = clean_inputs
-    if adversarial_eval is not None:
-        targets = tasks if parse_eval(adversarial_eval).multitask else attacked[:1]
-        make_inputs = adversarial_inputs(model, adversarial_eval, targets, weights)
     data = train_loader(dataset, cfg, seed, loader_workers, device)
     saved_at = time.monotonic()
     for epoch in range(start, cfg.epochs):
@@ -270,14 +223,14 @@ def train_model(
         history.append(
             train_one_epoch(
                 model,
-                forward,
-                criterion,
+                setup.forward,
+                setup.criterion,
                 optimizer,
                 data.epoch(epoch),
                 device,
                 cfg,
                 epoch,
-                make_inputs,
+                setup.make_inputs,
                 data.finish,
             )
         )

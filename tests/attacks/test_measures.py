@@ -6,6 +6,7 @@ import pytest
 
 from attacks.measures import (
     MEASURES,
+    NoSettings,
     OutputDimConfig,
     grad_norm_metric,
     outdim_acc_metric,
@@ -14,6 +15,7 @@ from attacks.measures import (
     parse_outdim_eval,
 )
 from attacks.vulnerability import joint_gradient_norm, subset_gradient_norm
+from sweeps.presets import parse_block
 from tasks.errors import MtsweepError
 from tests.attacks.tinymodels import DEPTH, SEG, make_batch
 
@@ -32,7 +34,7 @@ def test_names_round_trip():
 
 
 def test_grad_norm_measure_gives_the_joint_and_each_tasks_norm(random_net):
-    out = MEASURES["grad_norm"].compute(random_net, _batches, [SEG, DEPTH], [SEG], {}, 0)
+    out = MEASURES["grad_norm"].compute(random_net, _batches, [SEG, DEPTH], [SEG], NoSettings(), 0)
     assert set(out) == {
         grad_norm_metric(),
         grad_norm_metric(SEG.name),
@@ -44,12 +46,10 @@ def test_grad_norm_measure_gives_the_joint_and_each_tasks_norm(random_net):
     assert out[grad_norm_metric(DEPTH.name)] == pytest.approx(
         joint_gradient_norm(random_net, _batches(), [DEPTH])
     )
-    with pytest.raises(MtsweepError, match="no settings"):
-        MEASURES["grad_norm"].compute(random_net, _batches, [SEG], [SEG], {"draws": 2}, 0)
 
 
 def test_output_dim_measure_on_the_first_attacked_task(random_net):
-    config = {"ks": [1, 16, 10_000], "draws": 2, "attacks": ["fgsm_eps4"]}
+    config = OutputDimConfig(ks=(1, 16, 10_000), draws=2, attacks=("fgsm_eps4",))
     out = MEASURES["output_dim"].compute(
         random_net, _batches, [SEG, DEPTH], [SEG, DEPTH], config, 3
     )
@@ -64,12 +64,20 @@ def test_output_dim_measure_on_the_first_attacked_task(random_net):
     assert all(0 <= v <= 100 for name, v in out.items() if name.endswith("_acc"))
 
 
-def test_output_dim_config_defaults_and_refusals():
-    assert OutputDimConfig.from_dict({}) == OutputDimConfig(draws=20, ks=(1, 16, 256), attacks=())
-    assert OutputDimConfig.from_dict({"ks": [4]}).ks == (4,)
-    with pytest.raises(MtsweepError, match="unknown key.*kz.*known: draws, ks, attacks"):
-        OutputDimConfig.from_dict({"kz": [1]})
-    with pytest.raises(MtsweepError, match="at least 1"):
-        OutputDimConfig.from_dict({"ks": [0]})
-    with pytest.raises(MtsweepError, match="output_dim.attacks"):
-        OutputDimConfig.from_dict({"attacks": ["pgd_eps4"]})
+def test_each_measure_declares_its_settings_checked_as_a_block():
+    def parse(name, raw):
+        return parse_block(MEASURES[name].settings, raw, f"measures.{name}")
+
+    assert parse("output_dim", {}) == OutputDimConfig(draws=20, ks=(1, 16, 256), attacks=())
+    assert parse("output_dim", {"ks": [4]}).ks == (4,)
+    assert parse("grad_norm", None) == NoSettings()
+    refused = {
+        ("output_dim", "kz"): "measures.output_dim.kz: unknown key .valid keys: attacks, draws, ks",
+        ("output_dim", "ks"): "measures.output_dim.ks: expected a list of an integer >= 1",
+        ("output_dim", "attacks"): "measures.output_dim.attacks: .*pgd_eps4",
+        ("grad_norm", "draws"): "measures.grad_norm.draws: unknown key",
+    }
+    values = {"kz": [1], "ks": [4, 0], "attacks": ["pgd_eps4"], "draws": 2}
+    for (name, key), message in refused.items():
+        with pytest.raises(MtsweepError, match=message):
+            parse(name, {key: values[key]})

@@ -294,8 +294,20 @@ def test_weights_that_do_not_fit_are_refused_in_one_line(tmp_path):
 
 
 def test_old_checkpoints_without_bn_counters_load(tmp_path):
-    state = {k: v for k, v in _ref("drn_d_22", 0.25).state_dict().items() if "num_batches" not in k}
-    build_model("drn_d_22", CITYSCAPES[:1], 0.25, init_from=_saved(tmp_path, state))
+    ref = _ref("drn_d_22", 0.25, seed=4).eval()
+    state = {k: v for k, v in ref.state_dict().items() if "num_batches" not in k}
+    model = build_model("drn_d_22", CITYSCAPES[:1], 0.25, init_from=_saved(tmp_path, state))
+    # every tensor of the file but the 1000-way classifier is in the model, statistics too
+    mine = list(model.state_dict().values())
+    for key, value in state.items():
+        if not key.startswith("fc."):
+            assert any(m.shape == value.shape and torch.equal(m, value) for m in mine), key
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        expected = ref.features(normalized(x, IMAGENET_MEAN, IMAGENET_STD))
+        model.eval()
+        features = model.decoders[CITYSCAPES[0].name][:3](model.encoder(model.normalize(x)))
+    assert torch.allclose(features, expected, atol=1e-4)
 
 
 def test_missing_unreadable_and_unsupported_weights_are_user_errors(tmp_path):

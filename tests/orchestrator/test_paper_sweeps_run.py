@@ -114,9 +114,11 @@ def test_output_dimensionality(tmp_path, sweep_yaml, ray_local):
         [{"train": "s"}],
         output_dim={"ks": [1, 16, 256], "draws": 3, "attacks": ["fgsm_eps4"]},
         model={"width": 0.125},
+        measures=["grad_norm", "output_dim"],  # each measure gets its own settings
     )
     out = tmp_path / "run"
     (run,) = run_sweep(path, out, 1, "output-dimensionality/smoke")
+    assert run.data.metrics["vulnerability/joint/grad_norm"] > 0
     table = pd.read_parquet(out / "results" / "output_dim.parquet")
     norms = table[table["metric"] == "grad_norm"].sort_values("k")
     assert norms["k"].tolist() == [1, 16, 256]

@@ -18,6 +18,7 @@ from sweeps.presets import DataConfig, TrainConfig, parse_block
 from tasks.datasets import get_dataset
 from tasks.packed import PackedError, PackedSplit
 from tasks.registry import parse_tasks
+from tests.helpers.mlflow_runs import runs_of
 from tests.helpers.sweep_files import TINY_SWEEP
 
 TASKS = parse_tasks("taskonomy", "sd")
@@ -119,3 +120,41 @@ def test_prepare_packs_the_union_of_the_sweeps_tasks_and_splits(source, tmp_path
     manifest = prepare(make_plan(request), tmp_path / "p", workers=2, chunk_size=4)
     assert manifest["tasks"] == ["depth_zbuffer", "normal", "segment_semantic"]
     assert sorted(manifest["splits"]) == ["train", "val"]
+
+
+# The paper preset cut to test size: one model (depth alone), one epoch, 16-px files as they are.
+PAPER_TINY = ["--preset", "paper", "--tasks", "d"] + [
+    arg
+    for setting in (
+        "data.image_size=16",
+        "model.width=8",
+        "train.epochs=1",
+        "train.batch_size=8",
+        "evaluation.n_images=4",
+        "evaluation.batch_size=4",
+    )
+    for arg in ("--set", setting)
+]
+
+
+def test_prepare_then_run_the_paper_preset_on_the_packed_data(source, tmp_path, ray_local):
+    """The README's paper-scale path through the CLI: a packed --data-root, or data.packed
+    beside the source root; pre-flight and the trial both read the packed copy."""
+    packed = tmp_path / "packed"
+    prepare_args = ["prepare", str(TINY_SWEEP), "--data-root", str(source), *PAPER_TINY]
+    assert main([*prepare_args, "--out", str(packed)]) == 0
+    spellings = {
+        "packed-root": ["--data-root", str(packed)],
+        "beside-source": ["--data-root", str(source), "--set", f"data.packed={packed}"],
+    }
+    metrics = {}
+    for name, where in spellings.items():
+        out = tmp_path / name
+        argv = ["run", str(TINY_SWEEP), *where, *PAPER_TINY, "--out", str(out), "--no-reduce"]
+        assert main(argv) == 0, name
+        (run,) = runs_of(f"sqlite:///{out / 'mlflow.db'}", "tiny-pairs/paper")
+        assert run.info.status == "FINISHED"
+        metrics[name] = run.data.metrics
+    assert "pgd3_eps4/depth_zbuffer/l1" in metrics["packed-root"]
+    trained = {k: v for k, v in metrics["packed-root"].items() if not k.startswith("time/")}
+    assert trained == {k: metrics["beside-source"][k] for k in trained}

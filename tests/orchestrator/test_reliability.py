@@ -30,7 +30,7 @@ from orchestrator.sweep.recorder import ingest_kept_results
 from orchestrator.sweep.store import create_sqlite_store
 from orchestrator.sweep.tracking import GIT_COMMIT_TAG, VERSION_TAG, Tracker, code_version
 from orchestrator.trial.result import TrialResult, kept_path
-from orchestrator.trial.run import pick_device
+from orchestrator.trial.setup import pick_device
 from sweeps.definition import load_sweep
 from tests.helpers.sweep_files import TINY_SWEEP
 

@@ -143,3 +143,41 @@ def test_unreadable_or_unknown_files(tmp_path):
         load_sweep(str(bad))
     with pytest.raises(SweepError, match="does not exist"):
         load_sweep(str(tmp_path / "missing.yaml"))
+
+
+def test_measures_take_their_settings_by_name_and_the_release_block_keeps_its_keys():
+    raw = yaml.safe_load(load_sweep("output-dimensionality").source.read_text())
+    smoke = raw["presets"]["smoke"]
+    release = parse_sweep(raw).expand("smoke")
+    by_name = {**smoke, "measures": {"output_dim": smoke.pop("output_dim")}}
+    raw["presets"]["smoke"] = by_name
+    raw.pop("output_dim")
+    assert [s.trial_key for s in parse_sweep(raw).expand("smoke")] == [s.trial_key for s in release]
+    # Both measures side by side: each gets its own settings, parsed once per trial.
+    by_name["measures"]["grad_norm"] = None
+    (spec, *_) = parse_sweep(raw).expand("smoke")
+    assert spec.measures == ("output_dim", "grad_norm")
+    assert spec.config.measures["output_dim"].draws == 5
+    for bad, message in [
+        ({"grad_norm": {"draws": 2}}, r"presets.smoke.measures.grad_norm.draws: unknown key"),
+        ({"output_dim": {"ks": [0]}}, r"presets.smoke.measures.output_dim.ks: .* >= 1"),
+        ({"outdim": None}, "unknown measure 'outdim'"),
+    ]:
+        raw["presets"]["smoke"] = {**by_name, "measures": bad}
+        with pytest.raises(SweepError, match=message):
+            parse_sweep(raw)
+
+
+def test_set_is_applied_and_merged_once_for_every_reader(monkeypatch):
+    import sweeps.definition as definition
+
+    sweep = load_sweep("taskonomy-pairs")
+    applied = []
+    real = definition.apply_overrides
+    monkeypatch.setattr(definition, "apply_overrides", lambda *a: applied.append(a[1]) or real(*a))
+    overrides = ["train.epochs=2", "resources.cpus_per_trial=2", "evals=[clean]"]
+    specs = sweep.expand("smoke", tasks=["s"], overrides=overrides)
+    assert sweep.resources("smoke", overrides).cpus_per_trial == 2
+    assert sweep.resolved("smoke", overrides)["train"]["epochs"] == 2
+    assert applied == [overrides]  # once, whoever asks
+    assert [(s.config.train.epochs, s.evals) for s in specs] == [(2, ("clean",))]
