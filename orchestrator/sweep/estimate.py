@@ -1,6 +1,9 @@
 """``estimate``: the device-hours and wall time of a sweep, before anyone pays for them.
 
-A few training steps and attack steps of each kind of model are timed on this machine's
+With ``--device NAME`` nothing is timed: each kind of model's steps are counted in FLOPs on
+the meta device (:mod:`orchestrator.trial.step_cost`) and turned into seconds at a stated
+fraction of that accelerator's datasheet peak (:mod:`orchestrator.sweep.accelerators`); the
+memory a trial holds says how many trials share a card. Otherwise a few training steps and attack steps of each kind of model are timed on this machine's
 device through the trial's own set-up and loops (:mod:`orchestrator.trial.timing`), or the
 user gives the seconds of one training step. They are multiplied by the steps each trial
 takes: epochs × training batches (the split's size counted from the data root or packed
@@ -22,9 +25,11 @@ from pathlib import Path
 import torch
 
 from attacks.eval_names import parse_eval
+from orchestrator.sweep.accelerators import GIB, Accelerator
 from orchestrator.sweep.plan import Plan
 from orchestrator.trial.data import DataUse, data_uses, ensure_data, make_reader
 from orchestrator.trial.setup import pick_device
+from orchestrator.trial.step_cost import StepCost, count_trial_steps
 from orchestrator.trial.timing import StepTimes, time_steps
 from sweeps.spec import TrialSpec
 from tasks.datasets import get_dataset
@@ -37,6 +42,9 @@ log = logging.getLogger(__name__)
 # a training step (forward + both gradients + update), a forward pass about 1/3.
 ATTACK_PER_TRAIN = 2 / 3
 FORWARD_PER_TRAIN = 1 / 3
+# The share of a GPU's dense peak a training step achieves, when the user states none: an
+# assumption (ResNet-style convolutional nets at these sizes), not a measurement.
+DEFAULT_EFFICIENCY = 0.3
 
 
 class EstimateError(MtsweepError):
@@ -93,7 +101,8 @@ def slots_of(
 
 @dataclass
 class Estimate:
-    """Per-trial costs and the sweep's totals; ``device`` says where the steps were timed."""
+    """Per-trial costs and the sweep's totals; ``device`` says where the steps were timed
+    (or that they were given, or predicted)."""
 
     device: str
     trials: list[TrialCost]
@@ -132,7 +141,7 @@ class Estimate:
         return max(slots)
 
     def report(self) -> str:
-        lines = [f"steps timed on {self.device}", *self.notes]
+        lines = [self.device, *self.notes]
         for key, t in self.times.items():
             lines.append(
                 f"  {_group_name(key)}: train {duration(t.train)}/step, attack "
@@ -237,6 +246,44 @@ def derived_times(step_time: float, train_batch: int, eval_batch: int) -> StepTi
     )
 
 
+def predicted_times(
+    specs: Sequence[TrialSpec], accelerator: Accelerator, efficiency: float
+) -> tuple[dict[tuple, StepTimes], dict[tuple, StepCost]]:
+    """Step times of each kind of model on ``accelerator`` at ``efficiency`` of its peak,
+    from FLOPs counted without running anything; and the counts they came from."""
+    times, costs = {}, {}
+    for key in _measured_groups(specs):
+        spec = next(s for s in specs if _group(s) == key)
+        cost = costs[key] = count_trial_steps(spec)
+        amp = spec.config.train.amp
+        times[key] = StepTimes(
+            train=accelerator.seconds(cost.train_flops, amp, efficiency),
+            attack=accelerator.seconds(cost.attack_flops, False, efficiency),
+            forward=accelerator.seconds(cost.forward_flops, False, efficiency),
+        )
+    return times, costs
+
+
+def memory_notes(costs: dict[tuple, StepCost], accelerator: Accelerator) -> list[str]:
+    """Per kind of model: the memory a trial holds, and the --gpus-per-trial that packs the
+    most trials on one card (or that it does not fit)."""
+    lines = []
+    for key, cost in costs.items():
+        need = max(cost.train_bytes, cost.eval_bytes)
+        fits = accelerator.trials_per_device(need)
+        advice = (
+            f"does not fit in {accelerator.memory_gib:g} GiB: lower train.batch_size"
+            if fits == 0
+            else f"{fits} per card: --gpus-per-trial {1 / fits:g}"
+        )
+        lines.append(
+            f"  {_group_name(key)}: {cost.train_flops / 1e12:.3g} TFLOP/training step, "
+            f"≈{need / GIB:.3g} GiB per trial (training {cost.train_bytes / GIB:.3g}, "
+            f"attack {cost.eval_bytes / GIB:.3g}); {advice}"
+        )
+    return lines
+
+
 def _interpolated(times: dict[tuple, StepTimes], key: tuple) -> StepTimes:
     """Times of a task count between two measured ones (each decoder adds about the same)."""
     arch, n, adv = key
@@ -288,13 +335,14 @@ def estimate(
     steps: int = 2,
     device: torch.device | None = None,
     cpus: int | None = None,
+    accelerator: Accelerator | None = None,
+    efficiency: float = DEFAULT_EFFICIENCY,
 ) -> Estimate:
     """The cost of every trial of ``plan`` and of the whole sweep, on ``gpus`` GPUs (when
     timed on a GPU or given ``step_time``) or ``cpus`` CPUs (timed on this CPU; default:
-    this machine's)."""
+    this machine's), or predicted for ``accelerator`` (nothing timed)."""
     if not plan.specs:
         raise EstimateError(f"sweep {plan.sweep.name!r} has no trials to estimate")
-    device = device or pick_device()
     counts: dict[str, tuple[int, str]] = {}
     for use in data_uses(plan.specs):
         counts |= split_counts(use)
@@ -311,14 +359,29 @@ def estimate(
             f"  (--step-time {step_time:g} s per training step for every model; attack step "
             f"= {ATTACK_PER_TRAIN:.2g} and forward = {FORWARD_PER_TRAIN:.2g} of it per image)"
         )
-        where, kind, on = "(given)", "GPU", "cuda"
+        where, kind, on = "step time given (--step-time)", "GPU", "cuda"
+    elif accelerator is not None:
+        times, step_costs = predicted_times(plan.specs, accelerator, efficiency)
+        where = f"nothing timed: predicted for {accelerator.label}"
+        kind, on = "GPU", "cuda"
+        notes.append(
+            f"  (an estimate: FLOPs counted on the meta device ÷ {efficiency:.0%} of the dense "
+            f"peak, {accelerator.bf16_tflops:g} TFLOP/s bf16 for train.amp trials and "
+            f"{accelerator.tf32_tflops:g} TFLOP/s TF32 otherwise ({accelerator.source}); "
+            "data loading, checkpoints and kernel launch gaps not counted; calibrate the "
+            "fraction with --efficiency from one measured step)"
+        )
+        notes += memory_notes(step_costs, accelerator)
     else:
+        device = device or pick_device()
         times = _measure(plan.specs, device, steps)
-        where, kind, on = str(device), "device", device.type
+        where, kind, on = f"steps timed on {device}", "device", device.type
         if device.type == "cuda":
-            where, kind = f"{device} {torch.cuda.get_device_name(device)}", "GPU"
+            where = f"steps timed on {device} {torch.cuda.get_device_name(device)}"
+            kind = "GPU"
         else:
-            where, kind = "cpu (1 thread per trial, as trials compute)", "CPU"
+            where = "steps timed on cpu (1 thread per trial, as trials compute)"
+            kind = "CPU"
             notes.append("  (CPU: these are CPU-hours; a GPU would be far faster)")
     costs = []
     for spec in plan.specs:

@@ -16,9 +16,11 @@ import torch
 
 from orchestrator.cli import main
 from orchestrator.sweep import estimate as estimate_module
+from orchestrator.sweep.accelerators import get_accelerator
 from orchestrator.sweep.estimate import duration, estimate, slots_of
 from orchestrator.sweep.plan import Request, make_plan
 from orchestrator.trial.run import run_trial
+from orchestrator.trial.step_cost import count_trial_steps
 from orchestrator.trial.timing import time_steps
 from tasks.datasets import get_dataset
 from tests.helpers.sweep_files import TINY_SWEEP
@@ -157,3 +159,32 @@ def test_cli_summarises_per_kind_of_model_and_packs_trials_on_cpus(tmp_path, cap
         assert f"on {cpus} CPU(s) at 1 per trial: {cpus} side by side" in out
         walls[cpus] = out.splitlines()[-1]
     assert "s of CPU time (2 models trained" in walls[1]
+
+
+def test_a_device_prediction_is_the_counted_flops_at_a_share_of_the_peak(tmp_path):
+    p = plan(tmp_path, tasks=("s", "d"), overrides=(), preset="paper")
+    h100 = get_accelerator("h100")
+    half, full = (estimate(p, gpus=8, accelerator=h100, efficiency=f) for f in (0.5, 1.0))
+    # each kind of model (architecture, task count) is counted once, on its first trial
+    firsts = {}
+    for spec, cost in zip(p.specs, half.trials, strict=True):
+        firsts.setdefault(len(spec.train_tasks), (spec, cost))
+    assert sorted(firsts) == [1, 2]
+    for spec, cost in firsts.values():
+        counted = count_trial_steps(spec)
+        peak = h100.peak_flops(spec.config.train.amp)
+        assert cost.train_s == pytest.approx(cost.train_steps * counted.train_flops / (peak * 0.5))
+    assert half.device_s == pytest.approx(2 * full.device_s)  # twice the share, half the time
+    assert half.kind == "GPU" and "predicted for NVIDIA H100" in half.report()
+
+
+def test_cli_predicts_for_a_named_device_and_refuses_an_unknown_one(tmp_path, capsys):
+    base = ["estimate", str(TINY_SWEEP), "--preset", "paper", "--gpus", "8"]
+    assert main([*base, "--device", "h100"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing timed: predicted for NVIDIA H100 SXM 80GB" in out
+    assert "--gpus-per-trial" in out and "GiB per trial" in out and "GPU-hours" in out
+    assert main([*base, "--device", "h10"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'h100'" in err and len(err.strip().splitlines()) == 1
+    assert main([*base, "--device", "h100", "--step-time", "0.2"]) == 2
