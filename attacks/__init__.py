@@ -1,6 +1,6 @@
 """L∞ attacks on dense-prediction models: FGSM, PGD, MIM and Houdini.
 
-The attack API (DESIGN.md). Images are float tensors in [0, 1]; the model normalises its
+The attack API (docs/formats.md §2). Images are float tensors in [0, 1]; the model normalises its
 input itself, so ``eps`` and ``step_size`` are measured in the same [0, 1] pixel units
 (4/255 is the paper's ε = 4). An attack is a callable ``attack(x, loss_fn) -> x_adv``:
 ``loss_fn(x_adv)`` returns the scalar to *maximise*, summed over the batch, and the attack

@@ -1,4 +1,4 @@
-"""Evaluation names (DESIGN.md): ``clean`` and ``<attack><steps>_eps<ε>[_mt]``.
+"""Evaluation names (docs/formats.md §1): ``clean`` and ``<attack><steps>_eps<ε>[_mt]``.
 
 ε is in 0–255 pixel levels; iterative attacks step 1/255 (the paper's step 1) and FGSM
 steps ε. ``_mt`` attacks all of the model's attacked tasks jointly. What each attack family

@@ -42,7 +42,7 @@ BatchSource = Callable[[], Iterable[Batch]]  # a fresh pass over the evaluation 
 
 
 def metric_name(eval_: str, task: str, metric: str) -> str:
-    """DESIGN's MLflow metric name ``<eval>/<task>/<metric>``."""
+    """The MLflow metric name ``<eval>/<task>/<metric>`` (docs/formats.md §1)."""
     return f"{eval_}/{task}/{metric}"
 
 

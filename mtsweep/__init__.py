@@ -4,7 +4,7 @@
     mtsweep.run("taskonomy-pairs", tasks=["s", "d", "n"], overrides={"train.epochs": 3},
                 out="runs/fig7-small")
     mtsweep.status("runs/fig7-small").states          # Counter({'FINISHED': 9})
-    trials = mtsweep.trials("runs/fig7-small")        # the trials table
+    trials = mtsweep.trials("runs/fig7-small")        # the trials table (docs/formats.md §4)
     fig7 = mtsweep.results("runs/fig7-small")["fig7"]  # the reduced result table
 
 ``run`` shows the driver's progress lines while it runs (``progress=False``: quiet), or
@@ -54,16 +54,20 @@ def run(
     num_cpus: int | None = None,
     reduce: bool = True,
     progress: bool | Callable[[ProgressReport], None] = True,
+    extend: bool = False,
 ) -> Counter[str]:
     """Run (or resume) a sweep; returns the count of trials by MLflow state.
 
     ``overrides`` are ``--set`` pairs: ``{"train.epochs": 3}`` changes the preset exactly as
-    the same edit of the YAML would (and so the trials' identity). ``progress``: True shows
-    the driver's lines (the plan, progress, each failure) on stderr where logging is not
-    set up (a notebook); a function gets each ``ProgressReport`` instead; False is quiet.
+    the same edit of the YAML would (and so the trials' identity). An ``out`` that holds the
+    sweep with other tasks, seeds or overrides is refused unless ``extend`` (as ``--extend``).
+    ``progress``: True shows the driver's lines (the plan, progress, each failure) on stderr
+    where logging is not set up (a notebook); a function gets each ``ProgressReport``
+    instead; False is quiet.
     """
     from orchestrator.sweep.lifecycle import reduce_run, run_sweep
     from orchestrator.sweep.plan import NO_REDUCTION, Request, make_plan
+    from orchestrator.sweep.request_guard import guard_request
 
     request = Request(
         sweep=str(Path(sweep).resolve()) if Path(sweep).suffix in (".yaml", ".yml") else sweep,
@@ -75,7 +79,7 @@ def run(
         tracking_uri=tracking_uri,
         storage=str(storage) if storage else None,
     )
-    plan = make_plan(request, out=Path(out) if out else None)
+    plan = guard_request(make_plan(request, out=Path(out) if out else None), extend=extend)
     listener = progress if callable(progress) else None
     with _driver_lines(shown=progress is True):
         states = run_sweep(plan, address=address, num_cpus=num_cpus, on_progress=listener)

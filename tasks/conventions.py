@@ -9,7 +9,7 @@ scalings it was chosen with (fidelity review S1-2). So the scaling is a named ch
     valid below 16 m, plain cross-entropy ignoring class 0.
 ``taskonomy``
     The original Taskonomy loaders that MTRobust trains with (``load_ops.py``, task
-    configs; reference/mtrobust-code.md §2): depth log(1+v)/log 2¹⁶ valid below 64500,
+    configs; docs/formats.md §7): depth log(1+v)/log 2¹⁶ valid below 64500,
     edges and keypoints rescaled from their fixed ranges to [−1, 1], normals, reshading,
     keypoints3d and the autoencoder target in [−1, 1], curvature standardised on the raw
     8-bit code, segmentation cross-entropy weighted by ``semseg_prior_factor``.

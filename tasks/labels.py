@@ -82,7 +82,7 @@ def decode_class_ids(arr: np.ndarray) -> Decoded:
 
 
 # --------------------------------------------------------------------- Standley et al.'s targets
-# tstandley/taskgrouping taskonomy_loader.py (reference/data-formats.md): (v - offset)/scale.
+# tstandley/taskgrouping taskonomy_loader.py (docs/formats.md §7): (v - offset)/scale.
 
 STANDLEY_DEPTH_VALID_BELOW = 2**13  # 16 m in Taskonomy's 1/512 m units
 
@@ -120,7 +120,7 @@ def decode_curvature_standley(arr: np.ndarray) -> Decoded:
 
 # --------------------------------------------------------------------- original Taskonomy targets
 # StanfordVL/taskonomy load_ops.py and task configs, as MTRobust ships them
-# (reference/mtrobust-code.md §2): targets in [-1, 1] or log depth in [0, 1].
+# (docs/formats.md §7): targets in [-1, 1] or log depth in [0, 1].
 
 TASKONOMY_DEPTH_VALID_BELOW = 64500  # "roughly max value - 1000", margin for interpolation
 TASKONOMY_EDGE_BLUR_SIGMA = 4.0  # Gaussian sigma in pixels of a 256-px target

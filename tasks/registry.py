@@ -213,7 +213,7 @@ TASKONOMY_TASKS: tuple[Task, ...] = (
         "K",
         1,
         # Standley has no keypoints3d; offset and scale from the mean (5473) and range of
-        # the omnidata sample (reference/taskonomy-format.md §1.2).
+        # the omnidata sample (docs/formats.md §6).
         affine16(5473.0, 10000.0),
         True,
         "(v-5473)/10000 of the 16-bit code",

@@ -6,7 +6,7 @@ page tells you to add). Here every example is applied to a fresh copy of the sou
 packages and its test runs there in its own interpreter, so no registration leaks into
 this process or into another example.
 
-DESIGN.md promises that adding an architecture, a dataset, an attack or a reduction touches
+docs/extending.md promises that adding an architecture, a dataset, an attack or a reduction touches
 one file and its test. The examples of those four are a single new file each, in the
 package whose registry finds it, and nothing else: their tests passing in the copy is the
 proof that the one file is enough.

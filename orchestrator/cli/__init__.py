@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(message)s",
         stream=sys.stderr,
     )
-    from orchestrator.sweep.store import quiet_libraries
+    from orchestrator.sweep.mlflow_store import quiet_libraries
 
     quiet_libraries()
     try:

@@ -157,8 +157,10 @@ def request_of(args: argparse.Namespace):
 def plan_of(args: argparse.Namespace, require_data: bool = False, **flags):
     """The plan of the arguments' request (a real-data preset needs no root unless running)."""
     from orchestrator.sweep.plan import make_plan
+    from orchestrator.sweep.request_guard import with_recorded_extensions
 
-    return make_plan(request_of(args), out=args.out, require_data=require_data, **flags)
+    plan = make_plan(request_of(args), out=args.out, require_data=require_data, **flags)
+    return with_recorded_extensions(plan, require_data=require_data, **flags)
 
 
 def run_of(args: argparse.Namespace):

@@ -17,11 +17,7 @@ def add_parser(sub) -> None:
 
 
 def handle(args) -> int:
-    import tempfile
-    from pathlib import Path
-
     from orchestrator.sweep.reading import open_tracker
-    from orchestrator.sweep.tracking import ERROR_FILE, TAG
 
     plan = run_of(args)
     matches = [s for s in plan.specs if s.trial_key.startswith(args.trial)]
@@ -32,26 +28,22 @@ def handle(args) -> int:
         )
     spec = matches[0]
     tracker = open_tracker(plan)
-    run = tracker.runs_by_key().get(spec.trial_key)
+    run = tracker.snapshot().get(spec.trial_key)
     if run is None:
         print(f"{spec.trial_key} {spec.label}: has not run yet")
         return 0
-    tags = run.data.tags
-    print(f"{spec.trial_key} {spec.label}: {run.info.status} (MLflow run {run.info.run_id})")
-    if tags.get(f"{TAG}error"):
-        print(f"error: {tags[f'{TAG}error']}")
-    client = tracker.client
-    names = {a.path for a in client.list_artifacts(run.info.run_id)}
-    if ERROR_FILE in names:
-        with tempfile.TemporaryDirectory() as tmp:
-            local = client.download_artifacts(run.info.run_id, ERROR_FILE, tmp)
-            print(Path(local).read_text().rstrip())
+    print(f"{spec.trial_key} {spec.label}: {run.status} (MLflow run {run.run_id})")
+    if run.error:
+        print(f"error: {run.error}")
+    traceback_text = tracker.traceback_of(run)
+    if traceback_text:
+        print(traceback_text.rstrip())
     tune_dirs = sorted((plan.storage / "tune").glob(f"*/{spec.trial_key}*"))
     for trial_dir in tune_dirs:
         print(f"Tune trial directory: {trial_dir}")
     print(
         "worker logs: Ray's session logs on the node that ran it "
-        f"(node {tags.get(f'{TAG}node') or tags.get(f'{TAG}host') or '?'}): "
+        f"(node {run.node}): "
         "/tmp/ray/session_latest/logs/worker-*.err"
     )
     return 0

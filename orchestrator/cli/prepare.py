@@ -9,9 +9,11 @@ from orchestrator.cli.common import CliError, number, plan_of, sweep_args
 
 EPILOG = """examples:
   mtsweep prepare taskonomy-pairs --preset paper --data-root /data/taskonomy \\
-      --out /data/taskonomy-packed-256 --workers 8
+      --to /data/taskonomy-packed-256 --workers 8
   mtsweep run taskonomy-pairs --preset paper --data-root /data/taskonomy-packed-256
-Running the same command again continues an interrupted prepare.
+  mtsweep prepare --out runs/fig7-paper --to /data/packed  # the sweep recorded in a run dir
+Running the same command again continues an interrupted prepare. The old spelling
+'--out PACKED' (without --to) still works.
 """
 
 
@@ -22,7 +24,10 @@ def add_parser(sub) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sweep_args(p, out_help="the directory to write the packed dataset to (required)")
+    sweep_args(p)
+    p.add_argument(
+        "--to", type=Path, default=None, help="the directory to write the packed dataset to"
+    )
     p.add_argument(
         "--workers",
         type=number(int, 1),
@@ -52,9 +57,11 @@ def handle(args) -> int:
     from orchestrator.sweep.prepare import prepare
     from tasks.packed import describe
 
-    if args.sweep is None or args.out is None:
-        raise CliError("give a SWEEP and --out PACKED, the directory to write the packed data to")
-    target, args.out = args.out, None  # --out names the packed dataset, not a run directory
+    target = args.to
+    if target is None and args.sweep is not None:  # the old spelling: --out PACKED
+        target, args.out = args.out, None
+    if target is None:
+        raise CliError("give --to PACKED, the directory to write the packed data to")
     plan = plan_of(args)
     manifest = prepare(
         plan,

@@ -8,8 +8,10 @@ from pathlib import Path
 from orchestrator.cli.common import CliError, format_arg, print_reduced, set_arg
 
 EPILOG = """examples:
-  mtsweep reduce --run-dir runs/taskonomy-pairs-smoke --out fig7.parquet --plot pictures/
-  mtsweep reduce --from-table trials.parquet --reduction fig7 --out fig7.parquet
+  mtsweep reduce --out runs/taskonomy-pairs-smoke --to fig7.parquet --plot pictures/
+  mtsweep reduce --from-table trials.parquet --reduction fig7 --to fig7.parquet
+--out is the run directory, as in every command; the old spelling
+'--run-dir RUNDIR --out FILE.parquet' still works.
 """
 
 
@@ -26,11 +28,20 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", default=None, help="preset of the sweep (default: smoke)")
     set_arg(p)
     p.add_argument(
-        "--run-dir",
+        "--out",
         type=Path,
         default=None,
-        help="the sweep's run directory, the --out of 'mtsweep run' (default: runs/<sweep>-<preset>/)",
+        help="the sweep's run directory, the --out of 'mtsweep run' (default: "
+        "runs/<sweep>-<preset>/); with the old spelling (no --to), the .parquet file",
     )
+    p.add_argument(
+        "--to",
+        type=Path,
+        default=None,
+        help="the result table to write, a .parquet file (default with a run directory: "
+        "<out>/results/<reduction>.parquet)",
+    )
+    p.add_argument("--run-dir", type=Path, default=None, help=argparse.SUPPRESS)  # old --out
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI of the sweep")
     p.add_argument("--from-table", type=Path, default=None, help="a trials table (.parquet)")
     p.add_argument(
@@ -43,7 +54,6 @@ def add_parser(sub) -> None:
         default="fig7",
         help=f"how to reduce --from-table: {', '.join(reduction_names())} (a SWEEP uses its own)",
     )
-    p.add_argument("--out", type=Path, required=True, help="output .parquet file")
     p.add_argument(
         "--plot",
         type=Path,
@@ -54,16 +64,36 @@ def add_parser(sub) -> None:
     p.set_defaults(handle=handle)
 
 
+def _run_dir_and_file(args) -> tuple[Path | None, Path | None]:
+    """(run directory, table file) from the new spelling (--out RUNDIR --to FILE) or the old
+    one (--run-dir RUNDIR --out FILE, or --from-table … --out FILE)."""
+    old = args.run_dir is not None or (
+        args.to is None
+        and args.out is not None
+        and (args.from_table is not None or args.out.suffix == ".parquet")
+    )
+    if not old:
+        return args.out, args.to
+    if args.to is not None:
+        raise CliError(
+            "give --out RUNDIR --to FILE.parquet (or the old --run-dir RUNDIR --out FILE)"
+        )
+    return args.run_dir, args.out
+
+
 def handle(args) -> int:
     from orchestrator.reductions import get_reduction, reduce_to
     from orchestrator.reductions.table import load_trials_table
 
-    if args.out.is_dir():
-        raise CliError(f"--out {args.out} is a directory; give a .parquet file path")
-    if args.sweep is None and args.run_dir is None and args.from_table is None:
-        raise CliError("give a SWEEP, a --run-dir or --from-table FILE")
-    if args.from_table is not None and (args.sweep is not None or args.run_dir is not None):
-        raise CliError("give either a SWEEP/--run-dir or --from-table FILE (not both)")
+    run_dir, to = _run_dir_and_file(args)
+    if to is not None and to.is_dir():
+        raise CliError(f"--to {to} is a directory; give a .parquet file path")
+    if args.sweep is None and run_dir is None and args.from_table is None:
+        raise CliError("give a SWEEP, the --out of a run or --from-table FILE")
+    if args.from_table is not None and (args.sweep is not None or run_dir is not None):
+        raise CliError("give either a SWEEP/--out RUNDIR or --from-table FILE (not both)")
+    if args.from_table is not None and to is None:
+        raise CliError("give --to FILE.parquet, the result table to write")
     if args.from_table is not None:
         from tasks.registry import infer_dataset
 
@@ -80,12 +110,13 @@ def handle(args) -> int:
                 sweep=args.sweep,
                 preset=args.preset,
                 overrides=args.overrides,
-                out=args.run_dir,
+                out=run_dir,
                 tracking_uri=args.tracking_uri,
             )
         )
         trials = export_trials(plan)
         dataset = plan.sweep.dataset
         reduction = plan.sweep.reduction
-    print_reduced(*reduce_to(trials, reduction, dataset, args.out, args.plot, fmt=args.fmt))
+        to = to or plan.out / "results" / f"{reduction}.parquet"
+    print_reduced(*reduce_to(trials, reduction, dataset, to, args.plot, fmt=args.fmt))
     return 0

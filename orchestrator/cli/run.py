@@ -17,6 +17,7 @@ from orchestrator.cli.common import (
 EPILOG = """examples:
   mtsweep run taskonomy-pairs                      # Fig. 7 at smoke scale, local Ray
   mtsweep run taskonomy-pairs --set train.epochs=3 --tasks s,d,n
+  mtsweep run taskonomy-pairs --tasks s,d,n,e --extend  # add models, keep the recorded ones
   mtsweep run taskonomy-pairs --preset paper --data-root /data/taskonomy \\
       --address auto --storage /shared/mtsweep --tracking-uri http://127.0.0.1:5000
 """
@@ -67,6 +68,13 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--force", action="store_true", help="use an --out that holds another sweep's results"
     )
+    p.add_argument(
+        "--extend",
+        action="store_true",
+        help="on an --out that holds this sweep with other --tasks/--seeds/--set: add this "
+        "request's trials and keep the recorded ones with their results (without it, such a "
+        "rerun is refused)",
+    )
     p.add_argument("--no-reduce", action="store_true", help="skip the reduction at the end")
     format_arg(p)
     p.add_argument(
@@ -83,14 +91,15 @@ def add_parser(sub) -> None:
 def handle(args) -> int:
     from orchestrator.sweep.lifecycle import reduce_run, run_sweep
     from orchestrator.sweep.plan import NO_REDUCTION
+    from orchestrator.sweep.request_guard import guard_request
 
-    plan = plan_of(
-        args,
-        require_data=True,
-        cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial,
-        max_failures=args.max_failures,
-    )
+    flags = {
+        "require_data": True,
+        "cpus_per_trial": args.cpus_per_trial,
+        "gpus_per_trial": args.gpus_per_trial,
+        "max_failures": args.max_failures,
+    }
+    plan = guard_request(plan_of(args, **flags), extend=args.extend, **flags)
     states = run_sweep(
         plan, address=args.address, force=args.force, num_cpus=args.num_cpus, rerun=args.rerun
     )

@@ -1,7 +1,7 @@
 """Figure 7: relative improvement of each main/auxiliary pair over the single-task baseline
 of its main task and architecture, on the main task's primary metric, seeds averaged first.
 
-``reduce`` gives DESIGN's result table; ``summary`` the paper's "improved 90/110, mean
+``reduce`` gives the result table (docs/formats.md §5); ``summary`` the paper's "improved 90/110, mean
 10.23 %" per evaluation; ``draw`` one annotated heatmap per evaluation (and architecture):
 rows main tasks, columns the baseline's value, each auxiliary task's improvement and the
 row mean. A cell with no finished trial is hatched "n/a", never "no change".

@@ -24,7 +24,7 @@ from tasks.errors import MtsweepError
 if TYPE_CHECKING:
     from tasks.registry import Task
 
-# DESIGN's trials table, the one definition: the exporter writes these columns.
+# The trials table (docs/formats.md §4), the one definition: the exporter writes these columns.
 TRIALS_COLUMNS = (
     "sweep",
     "preset",
@@ -53,8 +53,9 @@ MODEL_COLUMNS = ("arch", "main_task", "aux_tasks", "weights")
 # name, whose split is UNRECORDED.
 SELECTION_EVAL = "selection"
 UNRECORDED = "unrecorded"
-# DESIGN's result table (Fig. 7), with the model's architecture and λ, the λ_a selection
-# (chosen λ, the runner-up's λ and value, the split it was chosen on) and the seed interval.
+# The result table of Fig. 7 (docs/formats.md §5), with the model's architecture and λ, the
+# λ_a selection (chosen λ, the runner-up's λ and value, the split it was chosen on) and the
+# seed interval.
 RESULT_COLUMNS = (
     "eval",
     "arch",

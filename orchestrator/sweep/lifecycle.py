@@ -1,5 +1,8 @@
-"""A sweep's life cycle as the CLI and the Python API drive it: run (resuming) and the
-sweep's own reduction. Reading a run's state, failures and trials is ``reading``'s.
+"""A sweep's life cycle as the CLI and the Python API drive it: run (resuming), state,
+failures, export and the sweep's own reduction.
+
+Reading steps open the MLflow store read-only: asking about a sweep that never ran
+creates nothing and says so.
 """
 
 from __future__ import annotations
@@ -13,10 +16,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlflow.exceptions import MlflowException
-
 from orchestrator.sweep.lease import DriverLease
+from orchestrator.sweep.mlflow_schema import DATA_TAG, GIT_COMMIT_TAG, VERSION_TAG
+from orchestrator.sweep.mlflow_store import TrackingError, quiet_libraries, redact
 from orchestrator.sweep.outbox import Outbox
+from orchestrator.sweep.parent_run import (
+    describe_sweep,
+    record_reduction,
+    select_reruns,
+    supersede,
+)
 from orchestrator.sweep.plan import Plan, claim_out_dir
 from orchestrator.sweep.preflight import (
     check_cluster_capacity,
@@ -25,22 +34,11 @@ from orchestrator.sweep.preflight import (
     real_data_fingerprints,
 )
 from orchestrator.sweep.progress import ProgressReport
+from orchestrator.sweep.provenance import code_version
 from orchestrator.sweep.ray_backend import BeforeTrial
-from orchestrator.sweep.reading import export_trials, follow_move, open_tracker, trial_states
-from orchestrator.sweep.store import TrackingError, quiet_libraries, redact
-from orchestrator.sweep.sweep_run import (
-    open_sweep_run,
-    record_reduction,
-    select_reruns,
-    supersede,
-)
-from orchestrator.sweep.tracking import (
-    DATA_TAG,
-    GIT_COMMIT_TAG,
-    VERSION_TAG,
-    Tracker,
-    code_version,
-)
+from orchestrator.sweep.reading import export_trials, follow_move, open_tracker
+from orchestrator.sweep.snapshot import Snapshot
+from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.data import data_uses, ensure_data
 
 log = logging.getLogger("mtsweep")
@@ -86,17 +84,19 @@ def run_sweep(
         claim_out_dir(plan, force)
         quiet_libraries()
         follow_move(plan)
-        tracker = Tracker(plan.tracking_uri, plan.sweep.name, plan.preset)
-        tracker.run_tags = run_tags
+        tracker = Tracker(plan.tracking_uri, plan.sweep.name, plan.preset, run_tags=run_tags)
+        # One search of the experiment; the tracker keeps it current with what it writes.
+        snapshot = tracker.snapshot()
+        tracker.open_sweep_run(snapshot, plan.sweep.name, plan.preset)
+        describe_sweep(tracker, plan)
         outbox = Outbox(plan.out)
         if len(outbox):  # results an earlier run queued while MLflow was down
             outbox.drain(tracker, {s.trial_key: s for s in plan.specs})
-        open_sweep_run(tracker, plan.sweep.name, plan.preset)
         if rerun:
-            supersede(tracker, select_reruns(plan.specs, tracker, rerun), plan.storage)
-        finished = tracker.finished_keys() & set(plan.keys)
+            supersede(tracker, snapshot, select_reruns(plan.specs, snapshot, rerun), plan.storage)
+        finished = snapshot.finished_keys() & set(plan.keys)
         finished |= ingest_kept_results(tracker, plan.specs, plan.storage, finished)
-        _note_changes(tracker, finished, run_tags)
+        _note_changes(snapshot, finished, run_tags)
         pending = [s for s in plan.specs if s.trial_key not in finished]
         log.info(
             "sweep %s/%s: %d trials, %d already finished, %d to run (out: %s)",
@@ -123,17 +123,16 @@ def run_sweep(
                 )
             except KeyboardInterrupt:
                 stop_ray()  # its trials stop; each resumes from its last checkpoint
-                ended = tracker.end_open_runs({s.trial_key for s in pending})
+                ended = tracker.end_open_runs(snapshot, {s.trial_key for s in pending})
                 log.warning("stopped: %d running trial(s) marked interrupted", len(ended))
                 raise
-        try:
-            return trial_states(plan, tracker.runs_by_key())
-        except (MlflowException, OSError) as e:
+        if len(outbox):
             raise TrackingError(
-                f"MLflow at {redact(plan.tracking_uri)} is unreachable ({str(e)[:120]}); "
+                f"MLflow at {redact(plan.tracking_uri)} did not record every result; "
                 f"{len(outbox)} result(s) wait in {outbox.dir}: run the same command again "
                 "when it is back"
-            ) from None
+            )
+        return snapshot.states(plan.keys)
 
 
 @contextmanager
@@ -161,7 +160,7 @@ def _data_tags(plan: Plan) -> dict[str, str]:
     return {DATA_TAG: json.dumps(prints, sort_keys=True)} if prints else {}
 
 
-def _note_changes(tracker: Tracker, finished: set[str], run_tags: dict[str, str]) -> None:
+def _note_changes(snapshot: Snapshot, finished: set[str], run_tags: dict[str, str]) -> None:
     """Say when finished trials were recorded under other code or other data.
 
     They are kept (a version bump rarely changes results): ``--rerun all`` acts on it.
@@ -174,7 +173,7 @@ def _note_changes(tracker: Tracker, finished: set[str], run_tags: dict[str, str]
         now = run_tags.get(tag)
         if now is None:
             continue
-        other = {v: n for v, n in tracker.recorded_under(finished, tag).items() if v != now}
+        other = {v: n for v, n in snapshot.recorded_under(finished, tag).items() if v != now}
         if other:
             log.warning(
                 "%d finished trial(s) were recorded under another %s (%s); this run has %s. "
@@ -194,14 +193,15 @@ def reduce_run(plan: Plan, fmt: str = "png") -> tuple[list[Path], str]:
     results = plan.out / "results"
     reduction = plan.sweep.reduction
     tracker = open_tracker(plan)
+    snapshot = tracker.snapshot()
     files, summary = reduce_to(
-        export_trials(plan, tracker),
+        export_trials(plan, snapshot),
         reduction,
         plan.sweep.dataset,
         results / f"{reduction}.parquet",
         results,
         fmt=fmt,
     )
-    parent = open_sweep_run(tracker, plan.sweep.name, plan.preset)
-    record_reduction(tracker, parent, reduction, files, summary)
+    tracker.open_sweep_run(snapshot, plan.sweep.name, plan.preset)
+    record_reduction(tracker, reduction, files, summary)
     return files, summary

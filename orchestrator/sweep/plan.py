@@ -16,11 +16,11 @@ releases, with absolute paths, still load as written.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.sweep.store import SQLITE, default_tracking_uri, sqlite_path
+from orchestrator.sweep.mlflow_store import SQLITE, default_tracking_uri, sqlite_path
 from sweeps.spec import TrialSpec
 from tasks.atomic import replace_atomically
 from tasks.errors import MtsweepError
@@ -56,9 +56,11 @@ class Request:
     data_root: str | None = None
     tracking_uri: str | None = None
     storage: str | None = None
+    # Earlier requests of the same --out whose trials this one keeps (``--extend``).
+    extends: tuple[Request, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "sweep": self.sweep,
             "preset": self.preset,
             "overrides": list(self.overrides),
@@ -68,6 +70,23 @@ class Request:
             "tracking_uri": self.tracking_uri,
             "storage": self.storage,
         }
+        if self.extends:
+            out["extends"] = [r.to_dict() for r in self.extends]
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Request:
+        return cls(
+            sweep=str(raw["sweep"]),
+            preset=str(raw.get("preset", "smoke")),
+            overrides=tuple(raw.get("overrides") or ()),
+            tasks=None if raw.get("tasks") is None else tuple(raw["tasks"]),
+            seeds=None if raw.get("seeds") is None else tuple(int(s) for s in raw["seeds"]),
+            data_root=raw.get("data_root"),
+            tracking_uri=raw.get("tracking_uri"),
+            storage=raw.get("storage"),
+            extends=tuple(cls.from_dict(r) for r in raw.get("extends") or ()),
+        )
 
 
 @dataclass
@@ -165,15 +184,11 @@ def read_request(out: Path) -> Request:
         raise OutDirError(f"{path} cannot be read ({e}); give the SWEEP and --preset") from None
     if not isinstance(raw, dict) or "sweep" not in raw:
         raise OutDirError(f"{path} is not a sweep request; give the SWEEP and --preset")
-    return Request(
-        sweep=str(raw["sweep"]),
-        preset=str(raw.get("preset", "smoke")),
-        overrides=tuple(raw.get("overrides") or ()),
-        tasks=None if raw.get("tasks") is None else tuple(raw["tasks"]),
-        seeds=None if raw.get("seeds") is None else tuple(int(s) for s in raw["seeds"]),
-        data_root=raw.get("data_root"),
-        tracking_uri=_uri_at(raw.get("tracking_uri"), Path(out)),
-        storage=_path_at(raw.get("storage"), Path(out)),
+    request = Request.from_dict(raw)
+    return replace(
+        request,
+        tracking_uri=_uri_at(request.tracking_uri, Path(out)),
+        storage=_path_at(request.storage, Path(out)),
     )
 
 
@@ -214,18 +229,15 @@ def make_plan(
     if sweep.reduction != NO_REDUCTION:
         get_reduction(sweep.reduction)  # an unknown name is refused before anything runs
     overrides = list(request.overrides)
-    specs = sweep.expand(
-        request.preset,
-        tasks=list(request.tasks) if request.tasks else None,
-        seeds=list(request.seeds) if request.seeds is not None else None,
-        data_root=request.data_root,
-        overrides=overrides,
-        require_data=require_data,
-    )
+    specs = _expand(sweep, request, request.data_root, require_data)
     if len({s.trial_key for s in specs}) != len(specs):
         raise SweepError(
             f"sweep {sweep.name!r} expands to duplicate trials; make its models distinct"
         )
+    for earlier in request.extends:  # kept by --extend: their trials stay in the sweep
+        keys = {s.trial_key for s in specs}
+        more = _expand(sweep, earlier, request.data_root, require_data=False)
+        specs += [s for s in more if s.trial_key not in keys]
     preset = sweep.resources(request.preset, overrides)
     resources = Resources(
         cpus_per_trial=preset.cpus_per_trial if cpus_per_trial is None else cpus_per_trial,
@@ -241,6 +253,17 @@ def make_plan(
         tracking_uri=request.tracking_uri or default_tracking_uri(out),
         storage=Path(request.storage).resolve() if request.storage else (out / "ray").resolve(),
         resources=resources,
+    )
+
+
+def _expand(sweep: Sweep, request: Request, data_root: str | None, require_data: bool):
+    return sweep.expand(
+        request.preset,
+        tasks=list(request.tasks) if request.tasks else None,
+        seeds=list(request.seeds) if request.seeds is not None else None,
+        data_root=data_root,
+        overrides=list(request.overrides),
+        require_data=require_data,
     )
 
 

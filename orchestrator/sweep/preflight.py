@@ -18,9 +18,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from orchestrator.sweep.mlflow_store import check_tracking_uri
 from orchestrator.sweep.plan import Plan, Resources
-from orchestrator.sweep.storage import storage_dir
-from orchestrator.sweep.store import check_tracking_uri
+from orchestrator.sweep.shared_storage import storage_dir
 from orchestrator.trial.data import data_uses, ensure_data, open_reader
 from tasks.errors import MtsweepError
 

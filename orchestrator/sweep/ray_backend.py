@@ -112,11 +112,14 @@ def tune_trainable(
     import ray
     from ray import tune
 
+    from orchestrator.sweep.recorder import NODE_REPORT
     from orchestrator.trial.result import write_kept_result
     from orchestrator.trial.run import run_trial
 
     spec = TrialSpec.from_dict(specs[config["trial_key"]])
     storage = Path(config["storage"])
+    # The driver learns the node from here: Tune's trial object often lacks it at start.
+    tune.report({NODE_REPORT: ray.util.get_node_ip_address()})
     epochs = spec.config.train.epochs
 
     def on_epoch(epoch: int, loss: float) -> None:

@@ -13,11 +13,13 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from orchestrator.sweep.mlflow_schema import experiment_name
+from orchestrator.sweep.mlflow_store import redact, sqlite_path
 from orchestrator.sweep.plan import REQUEST_FILE
-from orchestrator.sweep.store import redact, sqlite_path
-from orchestrator.sweep.trial_runs import NoResultsError, experiment_name, live_runs_by_key
+from orchestrator.sweep.snapshot import Snapshot
+from orchestrator.sweep.trial_runs import NoResultsError
 from sweeps.spec import TrialSpec
 from tasks.errors import MtsweepError
 
@@ -27,11 +29,6 @@ if TYPE_CHECKING:
     from orchestrator.sweep.tracking import Tracker
 
 log = logging.getLogger(__name__)
-
-ERROR_TAG = "mtsweep.error"
-EPOCH_TAG = "mtsweep.epoch"
-NODE_TAG = "mtsweep.node"
-HOST_TAG = "mtsweep.host"  # the worker's host (runs of release 0.1.0)
 
 
 class StoreMissingError(MtsweepError):
@@ -84,13 +81,11 @@ def open_tracker(plan: TrialsAt) -> Tracker:
     return Tracker(plan.tracking_uri, plan.sweep_name, plan.preset, create=False)
 
 
-def runs_by_key(plan: TrialsAt, tracker: Tracker | None = None) -> dict[str, Any]:
-    """The run of each trial that has one; a SQLite store is read without MLflow."""
-    if tracker is not None:
-        return tracker.runs_by_key()
+def read_snapshot(plan: TrialsAt) -> Snapshot:
+    """One read of the sweep's experiment; a SQLite store is read without MLflow."""
     db = sqlite_path(plan.tracking_uri)
     if db is None:
-        return open_tracker(plan).runs_by_key()
+        return open_tracker(plan).snapshot()
     check_store(plan)
     name = experiment_name(plan.sweep_name, plan.preset)
     if not db.is_file():
@@ -100,13 +95,12 @@ def runs_by_key(plan: TrialsAt, tracker: Tracker | None = None) -> dict[str, Any
     runs = read_runs(db, name)
     if runs is None:
         raise NoResultsError(f"no results of {name} in the MLflow store at {db}")
-    return live_runs_by_key(runs)
+    return Snapshot.of_runs(runs)
 
 
-def trial_states(plan: TrialsAt, runs: dict[str, Any] | None = None) -> Counter[str]:
+def trial_states(plan: TrialsAt, snapshot: Snapshot | None = None) -> Counter[str]:
     """MLflow's state of each planned trial, 'PENDING' where it has no run yet."""
-    runs = runs_by_key(plan) if runs is None else runs
-    return Counter(runs[k].info.status if k in runs else "PENDING" for k in plan.keys)
+    return (snapshot or read_snapshot(plan)).states(plan.keys)
 
 
 @dataclass(frozen=True)
@@ -143,32 +137,30 @@ class SweepStatus:
 def sweep_status(plan: TrialsAt) -> SweepStatus:
     """The state of each trial of ``plan`` (StoreMissingError if its store has gone)."""
     try:
-        runs = runs_by_key(plan)
+        snapshot: Snapshot | None = read_snapshot(plan)
     except NoResultsError:
-        runs = None
+        snapshot = None
     trials = []
     for spec in plan.specs:
-        run = (runs or {}).get(spec.trial_key)
-        if run is None:
+        record = None if snapshot is None else snapshot.get(spec.trial_key)
+        if record is None:
             trials.append(TrialState(spec.trial_key, spec.label, "PENDING"))
             continue
-        tags = run.data.tags
         trials.append(
             TrialState(
                 spec.trial_key,
                 spec.label,
-                run.info.status,
+                record.status,
                 # The raw block, not spec.config: parsing it would load the presets (torch).
-                epoch=tags.get(EPOCH_TAG) or f"0/{spec.train.get('epochs', 1)}",
-                node=tags.get(NODE_TAG) or tags.get(HOST_TAG) or None,
-                started_ms=int(run.info.start_time or 0),
-                error=tags.get(ERROR_TAG, ""),
+                epoch=record.epoch or f"0/{spec.train.get('epochs', 1)}",
+                node=None if record.node == "?" else record.node,
+                started_ms=record.start_ms,
+                error=record.error,
             )
         )
-    return SweepStatus(plan.sweep_name, plan.preset, plan.out, trials, ran=runs is not None)
+    return SweepStatus(plan.sweep_name, plan.preset, plan.out, trials, ran=snapshot is not None)
 
 
-def export_trials(plan: TrialsAt, tracker: Tracker | None = None) -> pd.DataFrame:
-    """The trials table of the plan's trials (one row per final metric)."""
-    table = (tracker or open_tracker(plan)).trials_table()
-    return table[table["trial_key"].isin(set(plan.keys))].reset_index(drop=True)
+def export_trials(plan: TrialsAt, snapshot: Snapshot | None = None) -> pd.DataFrame:
+    """The trials table of the plan's trials (the long format of docs/formats.md)."""
+    return (snapshot or read_snapshot(plan)).trials_table(set(plan.keys))

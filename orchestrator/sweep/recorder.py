@@ -1,7 +1,7 @@
 """The driver's Tune callback: the only writer to MLflow, and the live progress line.
 
-It opens a trial's MLflow run when the trial starts (RUNNING, with the node it runs on),
-logs the loss of each epoch as the trial reports it, and records the final result or the
+It opens a trial's MLflow run when the trial starts (RUNNING), records the node the worker
+reports from before it trains, logs the loss of each epoch as the trial reports it, and records the final result or the
 error when it ends. Results a trial kept in storage but no driver recorded (the driver
 died) are recorded by ``ingest_kept_results`` before anything is scheduled.
 
@@ -25,9 +25,9 @@ from typing import Any
 
 from ray import tune
 
+from orchestrator.sweep.mlflow_store import redact, server_down_reason
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.progress import Progress
-from orchestrator.sweep.store import redact, server_down_reason
 from orchestrator.sweep.tracking import Tracker
 from orchestrator.sweep.trial_report import FAILED_LINE, FAILED_TRACE, error_line
 from orchestrator.trial.result import KeptResultError, TrialResult, read_kept_result
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours its task errors
 
+NODE_REPORT = "started_on"  # the worker's first report: the address of its node
 PROBE_EVERY_S = 5.0  # how often a recorder asks a down tracking server whether it is back
 
 
@@ -176,16 +177,21 @@ class MlflowRecorder(tune.Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         key = trial.config["trial_key"]
-        node = getattr(trial, "node_ip", None) or ""
+        # Ray 2.x often knows no node yet here; the worker's first report names it.
+        placement = {"node": getattr(trial, "node_ip", None) or ""}
         self._safely(
-            "record the start", key, lambda: self.tracker.start_run(self.specs[key], {"node": node})
+            "record the start", key, lambda: self.tracker.start_run(self.specs[key], placement)
         )
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         key = trial.config["trial_key"]
+        spec = self.specs[key]
+        if NODE_REPORT in result:
+            node = str(result[NODE_REPORT])
+            self._safely("record the node", key, lambda: self.tracker.set_node(spec, node))
+            return
         if "epoch" not in result or "result_json" in result:
             return
-        spec = self.specs[key]
         self._safely(
             "record an epoch",
             key,

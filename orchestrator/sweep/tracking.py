@@ -1,4 +1,5 @@
-"""MLflow, written only by the driver: one run per trial, identified by its trial_key.
+"""MLflow, written only by the driver: one run per trial, identified by its trial_key,
+nested under one run of the sweep itself. Every MLflow call of mtsweep goes through here.
 
 Logging is idempotent: a FINISHED run is never logged again; a run left RUNNING or FAILED
 by an earlier attempt is reused rather than duplicated; and what a run already holds (final
@@ -8,22 +9,37 @@ result recorded twice — after a driver died half-way through recording it — 
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pandas as pd
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from orchestrator.reductions.table import TRIALS_COLUMNS
-from orchestrator.sweep.store import (
+from orchestrator.sweep.mlflow_schema import (
+    EPOCH,
+    ERROR,
+    ERROR_FILE,
+    NODE,
+    PARENT,
+    REQUEST_DIR,
+    RESULTS_DIR,
+    SUMMARY,
+    SUPERSEDED,
+    TAG,
+    TRIAL_KEY,
+    TrialRecord,
+    experiment_name,
+    run_name,
+    sweep_tags,
+    trial_params,
+    trial_tags,
+)
+from orchestrator.sweep.mlflow_store import (
     TrackingError,
     bound_http_retries,
     check_tracking_uri,
@@ -32,50 +48,14 @@ from orchestrator.sweep.store import (
     redact,
     store_exists,
 )
-from orchestrator.sweep.trial_runs import NoResultsError, experiment_name, live_runs_by_key
+from orchestrator.sweep.snapshot import Snapshot
+from orchestrator.sweep.trial_runs import NoResultsError
 from orchestrator.trial.result import TrialResult
 from sweeps.spec import TrialSpec
 
 log = logging.getLogger(__name__)
 
-TAG = "mtsweep."
-ERROR_FILE = "error.txt"
-SUPERSEDED = f"{TAG}superseded"  # set on a trial's old run when --rerun replaces it
-PARENT = "mlflow.parentRunId"  # nests trial runs under the sweep's run in the UI  # a failed trial's full traceback, as a run artifact
 T = TypeVar("T")
-
-
-VERSION_TAG = f"{TAG}version"  # the mtsweep package version that recorded a run
-GIT_COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own tag: the UI links it
-DATA_TAG = f"{TAG}data_fingerprint"  # data_root=fingerprint of each real data root
-
-
-def code_version() -> dict[str, str]:
-    """The package version, and the git commit when mtsweep runs from a checkout.
-
-    Recorded on every run: a result is only as good as the code that made it, and a resume
-    under another version says so (``--rerun`` acts on it).
-    """
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        tags = {VERSION_TAG: version("mtsweep")}
-    except PackageNotFoundError:
-        tags = {VERSION_TAG: "unknown"}
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / ".git").exists():
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(repo), "rev-parse", "HEAD"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return tags
-        if done.returncode == 0 and done.stdout.strip():
-            tags[GIT_COMMIT_TAG] = done.stdout.strip()
-    return tags
 
 
 def _retrying(fn: Callable[[], T], what: str, attempts: int = 2, wait: float = 3.0) -> T:
@@ -97,55 +77,26 @@ def _retrying(fn: Callable[[], T], what: str, attempts: int = 2, wait: float = 3
     raise AssertionError("unreachable")
 
 
-def _params(spec: TrialSpec) -> dict[str, str]:
-    params = {
-        "dataset": spec.dataset,
-        "arch": spec.arch,
-        "train_tasks": "+".join(spec.train_tasks),
-        "main_tasks": "+".join(spec.main_tasks),
-        "evals": ",".join(spec.evals),
-        "attacked": "+".join(spec.attacked),
-        "seed": str(spec.seed),
-        "model_key": spec.model_key,
-    }
-    params.update({f"weight.{k}": str(v) for k, v in spec.weights.items()})
-    for block in ("data", "model", "train", "evaluation", "output_dim"):
-        params.update({f"{block}.{k}": str(v) for k, v in getattr(spec, block).items()})
-    if spec.adversarial:
-        params.update({f"adversarial.{k}": str(v) for k, v in spec.adversarial.items()})
-    return {k: v[:5000] for k, v in params.items()}
-
-
-def run_name(spec: TrialSpec) -> str:
-    """The run's name in the UI: the model's label, with λ_a where the model has auxiliaries."""
-    aux = [spec.weights[t] for t in spec.aux_tasks]
-    lam = f" λ={','.join(f'{w:g}' for w in aux)}" if aux else ""
-    return f"{spec.label}{lam}"
-
-
-def _tags(spec: TrialSpec) -> dict[str, str]:
-    return {
-        f"{TAG}sweep": spec.sweep,
-        f"{TAG}preset": spec.preset,
-        f"{TAG}trial_key": spec.trial_key,
-        f"{TAG}model_key": spec.model_key,
-        f"{TAG}arch": spec.arch,
-        f"{TAG}main_task": "+".join(spec.main_tasks),
-        f"{TAG}aux_tasks": "+".join(spec.aux_tasks),
-        f"{TAG}weights": json.dumps(spec.weights, sort_keys=True),
-        f"{TAG}seed": str(spec.seed),
-        "mlflow.runName": run_name(spec),
-    }
+def _run_tags(tags: dict[str, str]) -> list[RunTag]:
+    return [RunTag(k, v) for k, v in tags.items()]
 
 
 class Tracker:
     """The driver's handle on one sweep's MLflow experiment.
 
     ``create=False`` (status, export, reduce) opens only what is there: no store file and no
-    experiment is created, and a missing one is a NoResultsError.
+    experiment is created, and a missing one is a NoResultsError. ``run_tags`` (code
+    version, data fingerprint) go on every trial run this tracker writes.
     """
 
-    def __init__(self, tracking_uri: str, sweep: str, preset: str, create: bool = True):
+    def __init__(
+        self,
+        tracking_uri: str,
+        sweep: str,
+        preset: str,
+        create: bool = True,
+        run_tags: Mapping[str, str] | None = None,
+    ):
         self.uri = tracking_uri
         name = experiment_name(sweep, preset)
         if not create and not store_exists(tracking_uri):
@@ -172,15 +123,15 @@ class Tracker:
                 "create experiment",
             )
         )
+        self.run_tags = dict(run_tags or {})
         self._run_ids: dict[str, str] = {}
-        self.parent_run_id: str | None = None  # the sweep's own run, when one is open
-        # Tags every trial run of this driver carries: code version, data fingerprint.
-        self.run_tags: dict[str, str] = {}
+        self._sweep_run_id: str | None = None  # the sweep's own run, once opened
+        self._view: Snapshot | None = None  # the last snapshot, kept current by the writes
 
     # ------------------------------------------------------------ reading
-    def runs(self) -> list[Any]:
-        """Every live run of the experiment (all pages)."""
-        out, token = [], None
+    def snapshot(self) -> Snapshot:
+        """Search the experiment once (all pages); the writes that follow keep it current."""
+        runs, token = [], None
         while True:
             page = _retrying(
                 lambda t=token: self.client.search_runs(
@@ -188,34 +139,113 @@ class Tracker:
                 ),
                 "search",
             )
-            out.extend(page)
+            runs.extend(page)
             token = page.token
             if not token:
-                return out
+                break
+        self._view = Snapshot.of_runs(runs)
+        return self._view
 
-    def runs_by_key(self) -> dict[str, Any]:
-        """trial_key → run (a FINISHED run wins over an unfinished one of the same key)."""
-        return live_runs_by_key(self.runs())
+    def end_open_runs(self, snapshot: Snapshot, keys: set[str]) -> list[str]:
+        """End the runs of ``keys`` left RUNNING as KILLED (the driver was interrupted);
+        their keys. A resume reuses each such run: a trial keeps one run however often it
+        stops."""
+        ended = []
+        for key in sorted(keys):
+            record = snapshot.get(key)
+            if record is not None and record.status == "RUNNING":
+                _retrying(
+                    lambda i=record.run_id: self.client.set_terminated(i, "KILLED"), "end run"
+                )
+                record.status = "KILLED"
+                ended.append(key)
+        return ended
 
-    def recorded_under(self, keys: set[str], tag: str) -> dict[str, int]:
-        """How many FINISHED runs of ``keys`` carry each value of ``tag`` ('' when unset)."""
-        counts: dict[str, int] = {}
-        for key, run in self.runs_by_key().items():
-            if key in keys and run.info.status == "FINISHED":
-                value = run.data.tags.get(tag, "")
-                counts[value] = counts.get(value, 0) + 1
-        return counts
+    def traceback_of(self, record: TrialRecord) -> str | None:
+        """A failed trial's full traceback (its artifact), None when it has none."""
+        names = {
+            a.path for a in _retrying(lambda: self.client.list_artifacts(record.run_id), "list")
+        }
+        if ERROR_FILE not in names:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            local = _retrying(
+                lambda: self.client.download_artifacts(record.run_id, ERROR_FILE, tmp), "download"
+            )
+            return Path(local).read_text()
 
-    def finished_keys(self) -> set[str]:
-        return {k for k, r in self.runs_by_key().items() if r.info.status == "FINISHED"}
+    # ------------------------------------------------------------ the sweep's own run
+    def open_sweep_run(self, snapshot: Snapshot, sweep: str, preset: str) -> str:
+        """The sweep's parent run (created once); trial runs created from now on nest under it."""
+        run_id = snapshot.sweep_run_id
+        if run_id is None:
+            created = _retrying(
+                lambda: self.client.create_run(
+                    self.experiment_id, tags=sweep_tags(sweep, preset), run_name=f"{sweep}/{preset}"
+                ),
+                "create the sweep's run",
+            )
+            run_id = snapshot.sweep_run_id = created.info.run_id
+        self._sweep_run_id = run_id
+        return run_id
 
-    # ------------------------------------------------------------ writing
+    def describe_sweep(
+        self, params: dict[str, str], tags: dict[str, str], artifacts: dict[str, bytes]
+    ) -> None:
+        """Params, tags and files of the sweep's run: what was asked, and with what code.
+
+        MLflow keeps a param's first value for good, so a param the run already holds is left
+        as it is; the files (under ``request/``) always hold the latest request.
+        """
+        run_id = self._sweep_run()
+        held = _retrying(lambda: self.client.get_run(run_id), "get run").data.params
+        new = [Param(k, v) for k, v in params.items() if k not in held]
+        changed = sorted(k for k, v in params.items() if k in held and held[k] != v)
+        if changed:
+            log.info("the sweep's run keeps its first %s; request/ holds this one", changed[:3])
+        self._log_batches(run_id, "log the request", params=new, tags=_run_tags(tags))
+        self._log_artifacts(run_id, artifacts, REQUEST_DIR)
+
+    def record_reduction(self, files: list[Path], summary: str, metrics: dict[str, float]) -> None:
+        """Attach the reduction's files and summary numbers to the sweep's run; it ends FINISHED."""
+        run_id = self._sweep_run()
+        now = int(time.time() * 1000)
+        for path in files:
+            _retrying(
+                lambda p=path: self.client.log_artifact(run_id, str(p), artifact_path=RESULTS_DIR),
+                "artifact",
+            )
+        values = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        self._log_batches(run_id, "log the summary", values, tags=[RunTag(SUMMARY, summary[:5000])])
+        _retrying(lambda: self.client.set_terminated(run_id, "FINISHED"), "finish the sweep's run")
+
+    def _sweep_run(self) -> str:
+        if self._sweep_run_id is None:
+            raise RuntimeError("open_sweep_run comes first")
+        return self._sweep_run_id
+
+    def supersede(self, snapshot: Snapshot, keys: Iterable[str], stamp: str) -> int:
+        """Mark the live runs of ``keys`` superseded (they stay in the store); returns how many."""
+        retired = 0
+        for key in keys:
+            record = snapshot.get(key)
+            if record is None:
+                continue
+            _retrying(
+                lambda r=record.run_id: self.client.set_tag(r, SUPERSEDED, stamp), "supersede"
+            )
+            snapshot.forget(key)
+            self._run_ids.pop(key, None)
+            retired += 1
+        return retired
+
+    # ------------------------------------------------------------ trial runs
     def _runs_of(self, spec: TrialSpec) -> list[Any]:
         """The trial's live runs (not superseded by --rerun), found by its key."""
         runs = _retrying(
             lambda: self.client.search_runs(
                 [self.experiment_id],
-                filter_string=f"tags.`{TAG}trial_key` = '{spec.trial_key}'",
+                filter_string=f"tags.`{TRIAL_KEY}` = '{spec.trial_key}'",
                 max_results=50,
             ),
             "search",
@@ -239,9 +269,9 @@ class Tracker:
             return run.info.run_id, run.info.status == "FINISHED"
         for attempt in range(2):
             try:
-                tags = _tags(spec)
-                if self.parent_run_id:
-                    tags[PARENT] = self.parent_run_id
+                tags = trial_tags(spec)
+                if self._sweep_run_id:
+                    tags[PARENT] = self._sweep_run_id
                 created = self.client.create_run(
                     self.experiment_id, tags=tags, run_name=run_name(spec)
                 )
@@ -272,18 +302,39 @@ class Tracker:
                 _retrying(lambda i=r.info.run_id: self.client.delete_run(i), "delete run")
         return keep.info.run_id
 
+    def _note(self, spec: TrialSpec, run_id: str, status: str, tags: dict[str, str]) -> None:
+        """Keep the last snapshot current with what was just written (no search)."""
+        if self._view is None:
+            return
+        record = self._view.get(spec.trial_key)
+        if record is None or record.run_id != run_id:
+            record = TrialRecord(run_id, status, start_ms=int(time.time() * 1000))
+        record.status = status
+        record.tags.update(tags)
+        self._view.note(spec.trial_key, record)
+
     def start_run(self, spec: TrialSpec, placement: dict[str, str]) -> str | None:
         """Mark a trial RUNNING as it starts (the UI shows it live); None if already finished."""
         run_id, done = self._run_for(spec)
         if done:
             return None
-        tags = [RunTag(k, v) for k, v in _tags(spec).items()]
-        tags += [RunTag(f"{TAG}{k}", str(v)) for k, v in placement.items()]
-        tags += [RunTag(k, v) for k, v in self.run_tags.items()]
-        tags.append(RunTag(f"{TAG}error", ""))
-        _retrying(lambda: self.client.log_batch(run_id, tags=tags), "tags")
+        tags = {**trial_tags(spec), **self._placement(placement), **self.run_tags, ERROR: ""}
+        self._log_batches(run_id, "tags", tags=_run_tags(tags))
         _retrying(lambda: self.client.update_run(run_id, status="RUNNING"), "start run")
+        self._note(spec, run_id, "RUNNING", tags)
         return run_id
+
+    @staticmethod
+    def _placement(placement: dict[str, str]) -> dict[str, str]:
+        """Where a trial runs, as tags; an unknown (empty) value does not hide a known one."""
+        return {f"{TAG}{k}": str(v) for k, v in placement.items() if str(v)}
+
+    def set_node(self, spec: TrialSpec, node: str) -> None:
+        """The node a running trial reported from (its first report, before training)."""
+        run_id = self._run_ids.get(spec.trial_key) or self._run_for(spec)[0]
+        _retrying(lambda: self.client.set_tag(run_id, NODE, node), "tag")
+        if self._view is not None and (record := self._view.get(spec.trial_key)) is not None:
+            record.tags[NODE] = node
 
     def log_epoch(self, spec: TrialSpec, epoch: int, loss: float, epochs: int) -> None:
         """One point of the live loss curve (a step already logged is not logged again)."""
@@ -293,7 +344,7 @@ class Tracker:
             return
         now = int(time.time() * 1000)
         metrics = [Metric("train/loss", float(loss), now, epoch)]
-        tags = [RunTag(f"{TAG}epoch", f"{epoch + 1}/{epochs}")]
+        tags = [RunTag(EPOCH, f"{epoch + 1}/{epochs}")]
         _retrying(lambda: self.client.log_batch(run_id, metrics=metrics, tags=tags), "epoch")
 
     def log_result(self, spec: TrialSpec, result: TrialResult) -> str | None:
@@ -316,35 +367,49 @@ class Tracker:
             for i, v in enumerate(result.train_loss)
             if i not in have_steps
         ]
-        params = [Param(k, v) for k, v in _params(spec).items() if k not in run.data.params]
-        tags = [RunTag(k, v) for k, v in _tags(spec).items()]
-        tags += [RunTag(f"{TAG}{k}", str(v)) for k, v in result.placement.items()]
-        tags += [RunTag(k, v) for k, v in self.run_tags.items()]
-        for i in range(0, max(len(metrics), 1), 900):  # MLflow's batch limit is 1000
-            chunk = metrics[i : i + 900]
-            first = i == 0
-            _retrying(
-                lambda c=chunk, f=first: self.client.log_batch(
-                    run_id, metrics=c, params=params if f else [], tags=tags if f else []
-                ),
-                "log batch",
-            )
+        params = [Param(k, v) for k, v in trial_params(spec).items() if k not in run.data.params]
+        tags = {**trial_tags(spec), **self._placement(result.placement), **self.run_tags}
+        self._log_batches(run_id, "log batch", metrics, params, _run_tags(tags))
         self._log_artifacts(run_id, result.artifact_bytes())
-        _retrying(lambda: self.client.set_tag(run_id, f"{TAG}error", ""), "tag")
+        _retrying(lambda: self.client.set_tag(run_id, ERROR, ""), "tag")
         end_ms = int(result.time.get("ended_unix", time.time()) * 1000)
         _retrying(
             lambda: self.client.set_terminated(run_id, "FINISHED", end_time=end_ms), "finish run"
         )
+        self._note(spec, run_id, "FINISHED", {**tags, ERROR: ""})
         return run_id
 
-    def _log_artifacts(self, run_id: str, artifacts: dict[str, bytes]) -> None:
+    def _log_batches(
+        self,
+        run_id: str,
+        what: str,
+        metrics: list[Metric] | None = None,
+        params: list[Param] | None = None,
+        tags: list[RunTag] | None = None,
+    ) -> None:
+        """Log in batches MLflow accepts: 100 params, 100 tags, 1000 entries in all."""
+        metrics, params, tags = list(metrics or ()), list(params or ()), list(tags or ())
+        while True:
+            m, p, t = metrics[:800], params[:100], tags[:100]
+            metrics, params, tags = metrics[800:], params[100:], tags[100:]
+            _retrying(
+                lambda m=m, p=p, t=t: self.client.log_batch(run_id, metrics=m, params=p, tags=t),
+                what,
+            )
+            if not (metrics or params or tags):
+                return
+
+    def _log_artifacts(self, run_id: str, artifacts: dict[str, bytes], under: str | None = None):
         if not artifacts:
             return
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in artifacts.items():
                 path = Path(tmp) / Path(name).name
                 path.write_bytes(data)
-                _retrying(lambda p=path: self.client.log_artifact(run_id, str(p)), "artifact")
+                _retrying(
+                    lambda p=path: self.client.log_artifact(run_id, str(p), artifact_path=under),
+                    "artifact",
+                )
 
     def log_failure(self, spec: TrialSpec, message: str, traceback_text: str = "") -> str | None:
         """Record a trial that failed for good (one line as a tag, the whole traceback as an
@@ -352,73 +417,9 @@ class Tracker:
         run_id, done = self._run_for(spec)
         if done:
             return None
-        _retrying(lambda: self.client.set_tag(run_id, f"{TAG}error", message[:5000]), "tag")
+        _retrying(lambda: self.client.set_tag(run_id, ERROR, message[:5000]), "tag")
         if traceback_text:
             self._log_artifacts(run_id, {ERROR_FILE: traceback_text.encode()})
         _retrying(lambda: self.client.set_terminated(run_id, "FAILED"), "fail run")
+        self._note(spec, run_id, "FAILED", {ERROR: message[:5000]})
         return run_id
-
-    def end_open_runs(self, keys: set[str], status: str = "KILLED") -> list[str]:
-        """End the runs of ``keys`` left RUNNING (the driver was interrupted); their keys.
-
-        A resume reuses each such run, so a trial keeps one run however often it stops."""
-        ended = []
-        for key, run in self.runs_by_key().items():
-            if key in keys and run.info.status == "RUNNING":
-                _retrying(
-                    lambda i=run.info.run_id: self.client.set_terminated(i, status), "end run"
-                )
-                ended.append(key)
-        return ended
-
-    # ------------------------------------------------------------ export
-    def trials_table(self) -> pd.DataFrame:
-        """DESIGN's trials table: one row per final metric of every FINISHED run."""
-        rows = []
-        for key, run in sorted(self.runs_by_key().items()):
-            if run.info.status != "FINISHED":
-                continue
-            identity = _identity(key, run)
-            for name, value in run.data.metrics.items():
-                parts = name.split("/")
-                if len(parts) != 3 or parts[0] in ("train", "time"):
-                    continue
-                rows.append(
-                    {
-                        **identity,
-                        "eval": parts[0],
-                        "task": parts[1],
-                        "metric": parts[2],
-                        "value": float(value),
-                    }
-                )
-        return pd.DataFrame(rows, columns=list(TRIALS_COLUMNS))
-
-
-def _identity(key: str, run: Any) -> dict[str, Any]:
-    """A run's model identity for the trials table (runs of release 0.1.0: from its params)."""
-    tags, params = run.data.tags, run.data.params
-    weights = tags.get(f"{TAG}weights")
-    if weights is None:
-        weights = json.dumps(
-            {
-                k.removeprefix("weight."): float(v)
-                for k, v in params.items()
-                if k.startswith("weight.")
-            },
-            sort_keys=True,
-        )
-    return {
-        "sweep": tags.get(f"{TAG}sweep", ""),
-        "preset": tags.get(f"{TAG}preset", ""),
-        "trial_key": key,
-        "model_key": tags.get(f"{TAG}model_key", params.get("model_key", "")),
-        "run_id": run.info.run_id,
-        "arch": tags.get(f"{TAG}arch", params.get("arch", "")),
-        "main_task": tags.get(f"{TAG}main_task", ""),
-        "aux_tasks": tags.get(f"{TAG}aux_tasks", ""),
-        "weights": weights,
-        "seed": int(tags.get(f"{TAG}seed", 0)),
-        "start_time": pd.Timestamp(run.info.start_time, unit="ms", tz="UTC"),
-        "end_time": pd.Timestamp(run.info.end_time or run.info.start_time, unit="ms", tz="UTC"),
-    }

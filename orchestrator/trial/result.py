@@ -38,7 +38,7 @@ class TrialResult:
     """A finished trial: final metrics, per-epoch losses, timings, artifacts, placement."""
 
     trial_key: str
-    metrics: dict[str, float]  # DESIGN's names: '<eval>/<task>/<metric>', measures likewise
+    metrics: dict[str, float]  # '<eval>/<task>/<metric>' (docs/formats.md §1), measures likewise
     train_loss: list[float]  # mean training loss of every epoch
     resumed_from_epoch: int
     time: dict[str, float]  # train_s, attack_s, total_s, started_unix, ended_unix

@@ -48,7 +48,7 @@ def seed_everything(seed: int) -> None:
 
 
 def flatten_metrics(nested: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
-    """{eval: {task: {metric: v}}} → {'eval/task/metric': v} (DESIGN's MLflow names)."""
+    """{eval: {task: {metric: v}}} → {'eval/task/metric': v} (docs/formats.md §1)."""
     return {
         f"{e}/{t}/{m}": float(v)
         for e, per_task in nested.items()

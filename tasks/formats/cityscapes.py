@@ -1,8 +1,7 @@
 """Cityscapes' on-disk format, shared by the reader and the synthetic writer.
 
 Every file is ``{root}/{domain}/{split}/{city}/{frame}_{suffix}`` with ``frame`` =
-``{city}_{seq:06d}_{frame:06d}`` (cityscapesScripts README; reference/taskonomy-format.md
-§3.1). Split membership is the ``{split}`` folder.
+``{city}_{seq:06d}_{frame:06d}`` (cityscapesScripts README; docs/formats.md §8). Split membership is the ``{split}`` folder.
 """
 
 from __future__ import annotations

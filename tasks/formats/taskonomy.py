@@ -4,7 +4,7 @@ Files are ``point_{P}_view_{V}_domain_{suffix}.png`` (suffix = the domain, excep
 ``segmentsemantic`` for segment_semantic in the release); where the folder of one
 (building, domain) pair lies depends on the layout (see :data:`LAYOUTS`). Split membership
 is by building: the official split CSVs of StanfordVL/taskonomy
-(reference/taskonomy-format.md §1.3); only the "tiny" set's buildings are recorded here.
+(docs/formats.md §6); only the "tiny" set's buildings are recorded here.
 """
 
 from __future__ import annotations

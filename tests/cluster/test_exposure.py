@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from orchestrator.sweep.store import TrackingError
+from orchestrator.sweep.mlflow_store import TrackingError
 from orchestrator.sweep.tracking import Tracker
 from tests.helpers.cluster import MlflowServer
 
@@ -58,4 +58,4 @@ def test_an_unauthenticated_request_is_refused(auth_server, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", PASSWORD)
     tracker = Tracker(auth_server.uri, "tiny-pairs", "smoke")
-    assert tracker.finished_keys() == set()
+    assert tracker.snapshot().finished_keys() == set()

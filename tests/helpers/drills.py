@@ -54,3 +54,34 @@ class HoldWhile:
         entered.write_text(repr(time.time()))
         while self.marker.exists():
             time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class NoteLiveNode:
+    """Wait (up to ``wait_s``) until the trial's live MLflow run names its node, note what
+    it says in ``storage/live_node/<key>``, then run drill ``then``: proves the node is known
+    while the trial runs, before it trains."""
+
+    tracking_uri: str
+    then: FailFirstAttempts | None = None
+    wait_s: float = 30.0
+
+    def __call__(self, spec: TrialSpec, storage: Path) -> None:
+        import time
+
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        node, deadline = "", time.monotonic() + self.wait_s
+        while not node and time.monotonic() < deadline:
+            runs = client.search_runs(
+                [e.experiment_id for e in client.search_experiments()],
+                filter_string=f"tags.`mtsweep.trial_key` = '{spec.trial_key}'",
+            )
+            node = next((r.data.tags.get("mtsweep.node", "") for r in runs), "")
+            time.sleep(0.2)
+        note = storage / "live_node" / spec.trial_key
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(node)
+        if self.then is not None:
+            self.then(spec, storage)

@@ -62,7 +62,7 @@ def test_garbage_trials_table(capsys, tmp_path):
     garbage = tmp_path / "trials.parquet"
     garbage.write_bytes(b"this is not parquet at all")
     out = tmp_path / "result.parquet"
-    err = _one_line_error(capsys, ["reduce", "--from-table", str(garbage), "--out", str(out)])
+    err = _one_line_error(capsys, ["reduce", "--from-table", str(garbage), "--to", str(out)])
     assert str(garbage) in err
     assert not out.exists()
 
@@ -77,7 +77,7 @@ def test_unknown_reduction_names_the_known_ones(capsys, tmp_path):
             str(tmp_path / "t.parquet"),
             "--reduction",
             "fig8",
-            "--out",
+            "--to",
             str(out),
         ],
     )

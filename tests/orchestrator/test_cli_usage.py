@@ -7,15 +7,16 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
 import mtsweep
 from orchestrator.cli import main
 from orchestrator.sweep.lifecycle import run_sweep
-from orchestrator.sweep.plan import Request, make_plan
-from orchestrator.sweep.store import default_tracking_uri
-from tests.helpers.drills import FailFirstAttempts
+from orchestrator.sweep.mlflow_store import default_tracking_uri
+from orchestrator.sweep.plan import OutDirError, Request, make_plan
+from tests.helpers.drills import FailFirstAttempts, NoteLiveNode
 from tests.helpers.mlflow_runs import runs_of, sweep_runs_of
 
 ONE_MODEL = {"name": "one-model", "models": {"list": [{"train": "d"}]}}
@@ -50,6 +51,15 @@ def test_set_changes_the_trials_and_show_config_reflects_it(capsys):
     assert resolved["train"]["epochs"] == 2 and resolved["model"]["width"] == 4
 
 
+def test_synth_writes_to_its_to_and_to_the_old_out_spelling(tmp_path, capsys):
+    for flag in ("--to", "--out"):
+        target = tmp_path / flag.strip("-")
+        assert main(["synth", "taskonomy", flag, str(target), "--n", "2", "--size", "8"]) == 0
+        assert len(list(target.rglob("*_domain_rgb.png"))) == 2
+    assert main(["synth", "taskonomy"]) == 2
+    assert "give --to DIR" in capsys.readouterr().err
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--version"])
@@ -68,8 +78,25 @@ def test_reading_a_sweep_that_never_ran_writes_nothing(capsys, tmp_path):
     assert not out.exists() and not (tmp_path / "t.parquet").exists()
 
 
+@pytest.fixture
+def scans(monkeypatch) -> list:
+    """Every search of a whole experiment (no filter) made from now on: a spy that hands each
+    call on to the real store."""
+    seen: list = []
+    real = MlflowClient.search_runs
+
+    def spy(self, experiment_ids, filter_string="", *args, **kwargs):
+        if not filter_string:
+            seen.append(experiment_ids)
+        return real(self, experiment_ids, filter_string, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "search_runs", spy)
+    return seen
+
+
 def _failed_sweep(root, sweep_yaml):
-    """A one-model sweep whose trial failed on both its attempts (recorded FAILED)."""
+    """A one-model sweep whose trial failed on both its attempts (recorded FAILED), each
+    attempt noting the node its live run named before it failed."""
     import ray.cloudpickle
 
     import tests.helpers.drills
@@ -78,23 +105,30 @@ def _failed_sweep(root, sweep_yaml):
     sweep = sweep_yaml(ONE_MODEL)
     out = root / "run"
     plan = make_plan(Request(sweep=str(sweep)), out=out, max_failures=1)
-    assert run_sweep(plan, before_trial=FailFirstAttempts(2)) == {"FAILED": 1}
+    drill = NoteLiveNode(plan.tracking_uri, then=FailFirstAttempts(2))
+    assert run_sweep(plan, before_trial=drill) == {"FAILED": 1}
     return out, plan
 
 
 def test_a_failed_trial_is_explained_then_runs_live_nested_and_reruns_on_request(
-    tmp_path, sweep_yaml, ray_local, capsys
+    tmp_path, sweep_yaml, ray_local, capsys, scans
 ):
     out, plan = _failed_sweep(tmp_path, sweep_yaml)
+    live_node = (plan.storage / "live_node" / plan.keys[0]).read_text()
+    assert live_node  # the running trial's run named its node before the trial trained
+    scans.clear()
     assert main(["status", "--out", str(out)]) == 1
     assert "FAILED" in capsys.readouterr().out
+    assert len(scans) == 1  # status reads the experiment once
     assert main(["logs", plan.keys[0][:6], "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "Traceback from the worker" in printed and 'drills.py", line' in printed
     assert "InjectedFault: injected fault 2 of 2" in printed
     assert "worker logs" in printed
 
+    scans.clear()
     assert main(["run", "--out", str(out)]) == 0  # the request comes from <out>/sweep.json
+    assert len(scans) == 2  # one read for the run, one for its reduction
     uri = default_tracking_uri(out)
     (run,) = runs_of(uri, "one-model/smoke")
     client = MlflowClient(tracking_uri=uri)
@@ -102,8 +136,19 @@ def test_a_failed_trial_is_explained_then_runs_live_nested_and_reruns_on_request
     assert sorted(m.step for m in losses) == [0, 1]  # each epoch once: live, then final
     tags = run.data.tags
     assert tags["mtsweep.epoch"] == "2/2" and tags["mtsweep.checkpoint_uri"].startswith("file:")
+    assert tags["mtsweep.node"] == live_node
+    params = run.data.params  # every resolved setting, also those the YAML leaves out
+    assert params["train.momentum"] == "0.9" and params["data.convention"] == "standley"
+    assert params["train.epochs"] == "2" and float(params["model.width"]) == 8
     (parent,) = sweep_runs_of(uri, "one-model/smoke")
     assert tags["mlflow.parentRunId"] == parent.info.run_id
+    sweep_params = parent.data.params  # the request, the resolved preset and the versions
+    assert sweep_params["request.sweep"] == "one-model" and sweep_params["request.trials"] == "1"
+    assert sweep_params["preset.train.momentum"] == "0.9"
+    assert torch.__version__.startswith(sweep_params["version.torch"])
+    assert len(parent.data.tags["mlflow.source.git.commit"]) == 40
+    shown = {a.path for a in client.list_artifacts(parent.info.run_id, "request")}
+    assert shown == {"request/request.json", "request/overrides.yaml", "request/preset.yaml"}
     assert main(["status", "--out", str(out)]) == 0
 
     assert main(["run", "--out", str(out), "--rerun", "all", "--no-reduce"]) == 0
@@ -123,7 +168,9 @@ def test_a_failed_trial_is_explained_then_runs_live_nested_and_reruns_on_request
     assert json.loads(trials["weights"].iloc[0]) == {"depth_zbuffer": 1.0}
 
 
-def test_python_api_runs_and_reads_a_sweep(tmp_path, sweep_yaml, ray_local):
+def test_python_api_runs_and_reads_a_sweep_and_extends_it_on_request(
+    tmp_path, sweep_yaml, ray_local, capsys
+):
     sweep = sweep_yaml({**ONE_MODEL, "name": "api-model"})
     out = tmp_path / "api"
     reports = []
@@ -140,6 +187,22 @@ def test_python_api_runs_and_reads_a_sweep(tmp_path, sweep_yaml, ray_local):
     trials = mtsweep.trials(out)
     assert set(trials["main_task"]) == {"depth_zbuffer"} and (trials["value"] > 0).all()
     again = mtsweep.run(str(sweep), overrides={"train.epochs": 1}, out=out, reduce=False)
-    assert (
-        again == {"FINISHED": 1} and len(runs_of(default_tracking_uri(out), "api-model/smoke")) == 1
+    uri = default_tracking_uri(out)
+    assert again == {"FINISHED": 1} and len(first := runs_of(uri, "api-model/smoke")) == 1
+
+    # Another seed on the same out: refused in one line, unless the user says --extend.
+    assert main(["run", "--out", str(out), "--seeds", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--seeds 1 (recorded: the preset's)" in err and "--extend" in err
+    assert len(err.splitlines()) == 1
+    with pytest.raises(OutDirError, match="--extend"):
+        mtsweep.run(str(sweep), overrides={"train.epochs": 1}, seeds=[1], out=out, reduce=False)
+    states = mtsweep.run(
+        str(sweep), overrides={"train.epochs": 1}, seeds=[1], out=out, reduce=False, extend=True
     )
+    assert states == {"FINISHED": 2}
+    (kept,) = [r for r in runs_of(uri, "api-model/smoke") if r.data.tags["mtsweep.seed"] == "0"]
+    assert (kept.info.run_id, kept.info.end_time) == (first[0].info.run_id, first[0].info.end_time)
+    assert sorted(mtsweep.trials(out)["seed"].unique()) == [0, 1]
+    assert main(["status", "--out", str(out)]) == 0  # --out alone plans both requests
+    assert "2 in all: 2 finished" in capsys.readouterr().out

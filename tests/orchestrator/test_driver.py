@@ -10,11 +10,13 @@ from collections import Counter
 import pytest
 from mlflow.tracking import MlflowClient
 
+from orchestrator.cli import main
 from orchestrator.sweep.lifecycle import _terminate_as_interrupt
+from orchestrator.sweep.mlflow_store import default_tracking_uri
+from orchestrator.sweep.parent_run import supersede
 from orchestrator.sweep.plan import OutDirError, Request, claim_out_dir, make_plan, read_request
 from orchestrator.sweep.progress import Progress
 from orchestrator.sweep.recorder import ingest_kept_results
-from orchestrator.sweep.store import default_tracking_uri
 from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.result import TrialResult, kept_path, write_kept_result
 from tests.helpers.sweep_files import TINY_SWEEP
@@ -54,10 +56,25 @@ def test_the_out_dir_records_the_request_and_refuses_another_sweep(plan, tmp_pat
     assert read_request(tmp_path).sweep == "output-dimensionality"
 
 
+def test_a_rerun_that_asks_for_other_trials_is_refused_in_one_line(plan, tmp_path, capsys):
+    claim_out_dir(plan)  # what a run of the plan records before it trains
+    argv = ["run", str(TINY_SWEEP), "--out", str(tmp_path), "--no-reduce"]
+    assert main([*argv, "--set", "train.epochs=3", "--set", "train.lr=0.01"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--set train.lr=0.01" in err and "--extend" in err and len(err.splitlines()) == 1
+    assert main([*argv, "--tasks", "s,d"]) == 2
+    err = capsys.readouterr().err
+    assert "--tasks s,d (recorded: all)" in err and "without --set train.epochs=3" in err
+    recorded = read_request(tmp_path)  # the record is untouched
+    assert (recorded.overrides, recorded.tasks) == (("train.epochs=3",), None)
+
+
 def test_live_epochs_then_the_final_result_log_each_step_once(plan):
     tracker = Tracker(plan.tracking_uri, plan.sweep.name, plan.preset)
     spec = plan.specs[0]
+    view = tracker.snapshot()  # the driver's one read; its own writes keep it current
     tracker.start_run(spec, {"node": "127.0.0.1"})
+    assert view.states([spec.trial_key]) == {"RUNNING": 1} and view.get(spec.trial_key).node
     for epoch, loss in enumerate((0.9, 0.5)):
         tracker.log_epoch(spec, epoch, loss, epochs=3)
     tracker.log_epoch(spec, 1, 0.5, epochs=3)  # a repeated report (a retried callback)
@@ -69,6 +86,12 @@ def test_live_epochs_then_the_final_result_log_each_step_once(plan):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["mtsweep.node"] == "127.0.0.1"
     assert run.data.tags["mtsweep.epoch"] == "2/3"
+    fresh = tracker.snapshot()
+    assert view.states(plan.keys) == fresh.states(plan.keys) == {"FINISHED": 1, "PENDING": 8}
+    assert view.get(spec.trial_key).run_id == run_id
+    assert supersede(tracker, fresh, [spec], plan.storage) == 1  # --rerun retires the run
+    assert fresh.states([spec.trial_key]) == tracker.snapshot().states([spec.trial_key])
+    assert fresh.states([spec.trial_key]) == {"PENDING": 1}
 
 
 def test_kept_results_are_recorded_once_and_garbled_ones_rerun(plan):
@@ -78,7 +101,7 @@ def test_kept_results_are_recorded_once_and_garbled_ones_rerun(plan):
     kept_path(plan.storage, garbled.trial_key).write_text('{"trial_key": "not even close"')
     assert ingest_kept_results(tracker, plan.specs, plan.storage, set()) == {good.trial_key}
     assert ingest_kept_results(tracker, plan.specs, plan.storage, {good.trial_key}) == set()
-    assert tracker.finished_keys() == {good.trial_key}
+    assert tracker.snapshot().finished_keys() == {good.trial_key}
     assert default_tracking_uri(plan.out) == plan.tracking_uri
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.sweep.store import default_tracking_uri
+from orchestrator.sweep.mlflow_store import default_tracking_uri
 from sweeps.definition import load_sweep
 from tests.helpers.mlflow_runs import runs_of
 

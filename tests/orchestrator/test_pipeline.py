@@ -16,9 +16,9 @@ from mlflow.tracking import MlflowClient
 from orchestrator.cli import main
 from orchestrator.reductions.table import TRIALS_COLUMNS, read_summary
 from orchestrator.sweep.lifecycle import run_sweep
+from orchestrator.sweep.mlflow_store import default_tracking_uri
 from orchestrator.sweep.plan import Request, make_plan
 from orchestrator.sweep.sqlite_file import read_runs
-from orchestrator.sweep.store import default_tracking_uri
 from tests.helpers.drills import FailFirstAttempts
 from tests.helpers.mlflow_runs import runs_of as mlflow_runs
 from tests.helpers.sweep_files import TINY_SWEEP as TINY
@@ -87,8 +87,15 @@ def test_whole_pipeline_then_resume_runs_nothing(tmp_path, ray_local, capsys):
     assert set(trials["arch"]) == {"resnet18"} and trials["run_id"].nunique() == 9
     assert trials["trial_key"].nunique() == 9
     again_file = tmp_path / "again.parquet"
-    assert main(["reduce", "--from-table", str(table), "--out", str(again_file)]) == 0
+    assert main(["reduce", "--from-table", str(table), "--to", str(again_file)]) == 0
     pd.testing.assert_frame_equal(pd.read_parquet(again_file), result)
+    # From the run directory: --out RUNDIR --to FILE, and the old --run-dir RUNDIR --out FILE.
+    for argv, written in (
+        (["--out", str(out), "--to", str(tmp_path / "new.parquet")], tmp_path / "new.parquet"),
+        (["--run-dir", str(out), "--out", str(tmp_path / "old.parquet")], tmp_path / "old.parquet"),
+    ):
+        assert main(["reduce", *argv]) == 0
+        pd.testing.assert_frame_equal(pd.read_parquet(written), result)
 
 
 ONE_MODEL = {"name": "one-model", "models": {"list": [{"train": "d"}]}}

@@ -37,7 +37,7 @@ def source(tmp_path_factory):
 @pytest.fixture(scope="module")
 def packed(source, tmp_path_factory):
     out = tmp_path_factory.mktemp("p") / "packed"
-    args = ["prepare", str(TINY_SWEEP), "--data-root", str(source), "--out", str(out), *AT_16]
+    args = ["prepare", str(TINY_SWEEP), "--data-root", str(source), "--to", str(out), *AT_16]
     assert main(args) == 0
     return out
 
@@ -107,7 +107,7 @@ def test_a_mismatch_is_refused_in_one_line(source, packed, tmp_path, capsys):
         open_split("taskonomy", packed, data, TASKS, "train")
     with pytest.raises(PackedError, match="lacks tasks edge_texture"):
         open_split("taskonomy", packed, data_of(packed), parse_tasks("taskonomy", "e"), "val")
-    code = main(
+    code = main(  # the old spelling, --out PACKED, still names the packed directory
         ["prepare", str(TINY_SWEEP), "--data-root", str(source), "--out", str(packed)]
         + ["--set", "data.image_size=8"]
     )

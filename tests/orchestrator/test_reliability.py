@@ -24,11 +24,13 @@ from mlflow.exceptions import MlflowException
 from orchestrator.cli import main
 from orchestrator.sweep.lease import LEASE_FILE, DriverLease, LeaseHeldError
 from orchestrator.sweep.lifecycle import _note_changes
+from orchestrator.sweep.mlflow_schema import GIT_COMMIT_TAG, VERSION_TAG
+from orchestrator.sweep.mlflow_store import create_sqlite_store
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.preflight import data_fingerprint
+from orchestrator.sweep.provenance import code_version
 from orchestrator.sweep.recorder import ingest_kept_results
-from orchestrator.sweep.store import create_sqlite_store
-from orchestrator.sweep.tracking import GIT_COMMIT_TAG, VERSION_TAG, Tracker, code_version
+from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.result import TrialResult, kept_path
 from orchestrator.trial.setup import pick_device
 from sweeps.definition import load_sweep
@@ -189,7 +191,7 @@ def test_forged_kept_results_are_not_recorded_nor_written_outside(tmp_path, trac
     with caplog.at_level(logging.WARNING):
         assert ingest_kept_results(tracker, SPECS[:3], storage, set()) == set()
     assert not escape.exists() and not list(tmp_path.rglob("escaped.txt"))
-    assert tracker.runs() == []  # all three stay pending: they run again
+    assert tracker.snapshot().trials == {}  # all three stay pending: they run again
     assert "plain file name" in caplog.text and "not " + SPECS[1].trial_key in caplog.text
 
 
@@ -218,7 +220,7 @@ def test_a_garbled_outbox_entry_is_set_aside(tmp_path, tracker):
     box.dir.mkdir()
     (box.dir / f"{SPEC.trial_key}.json").write_text('{"kind": "result", "result": "{}"}')
     assert box.drain(tracker, {SPEC.trial_key: SPEC}) == 0
-    assert tracker.runs() == [] and (box.dir / f"{SPEC.trial_key}.bad").exists()
+    assert tracker.snapshot().trials == {} and (box.dir / f"{SPEC.trial_key}.bad").exists()
 
 
 # ---------------------------------------------------------------- GPU hygiene
@@ -232,12 +234,17 @@ def test_a_trial_booked_without_gpu_uses_the_cpu():
 def test_runs_carry_the_code_version_and_a_resume_under_another_says_so(tracker, caplog):
     tags = code_version()
     assert tags[VERSION_TAG] and GIT_COMMIT_TAG in tags  # the tests run from a checkout
-    tracker.run_tags = {VERSION_TAG: "0.0.1", GIT_COMMIT_TAG: "0" * 40}
-    tracker.log_result(SPEC, _result())
+    old = Tracker(
+        tracker.uri,
+        "tiny-pairs",
+        "smoke",
+        run_tags={VERSION_TAG: "0.0.1", GIT_COMMIT_TAG: "0" * 40},
+    )
+    old.log_result(SPEC, _result())
     (run,) = _runs(tracker, SPEC.trial_key)
     assert run.data.tags[VERSION_TAG] == "0.0.1"
     with caplog.at_level(logging.WARNING):
-        _note_changes(tracker, {SPEC.trial_key}, tags)
+        _note_changes(tracker.snapshot(), {SPEC.trial_key}, tags)
     assert "0.0.1" in caplog.text and tags[VERSION_TAG] in caplog.text
     assert "--rerun" in caplog.text
 
