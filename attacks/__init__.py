@@ -1,4 +1,4 @@
-"""L∞ attacks on dense-prediction models: FGSM, PGD, MIM and Houdini.
+"""L∞ attacks on dense-prediction models: FGSM, PGD, MIM, Houdini, SegPGD, CosPGD and APGD.
 
 The attack API (docs/formats.md §2). Images are float tensors in [0, 1]; the model normalises its
 input itself, so ``eps`` and ``step_size`` are measured in the same [0, 1] pixel units
@@ -13,6 +13,9 @@ knows nothing else about the model or its tasks. The losses come from
   ``g = decay·g + ∇/mean|∇|`` kept per sample.
 - ``FGSM``: one signed step of size eps. ``Houdini``: PGD's loop without the random
   start, handed the Houdini surrogate of a segmentation metric.
+- ``SegPGD`` (Gu et al.) and ``CosPGD`` (Agnihotri et al.): PGD's loop on a per-pixel
+  reweighing of the task's loss, read through the objective's ``pixels(x)``.
+- ``APGD`` (Croce & Hein): momentum and a self-tuned step size, best iterate per sample.
 
 >>> from attacks import PGD
 >>> from attacks.objectives import task_objective
@@ -30,11 +33,14 @@ import pkgutil
 from typing import TYPE_CHECKING
 
 from attacks import eval_names
+from attacks.apgd import APGD
 from attacks.base import Attack
+from attacks.cospgd import CosPGD
 from attacks.fgsm import FGSM
 from attacks.houdini import Houdini
 from attacks.mim import MIM
 from attacks.pgd import PGD
+from attacks.segpgd import SegPGD
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
@@ -50,4 +56,15 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ATTACKS", "ATTACK_NAMES", "FGSM", "MIM", "PGD", "Attack", "Houdini"]
+__all__ = [
+    "APGD",
+    "ATTACKS",
+    "ATTACK_NAMES",
+    "FGSM",
+    "MIM",
+    "PGD",
+    "Attack",
+    "CosPGD",
+    "Houdini",
+    "SegPGD",
+]

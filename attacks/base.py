@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
 from tasks.errors import MtsweepError
+
+if TYPE_CHECKING:
+    from attacks.replay import AuthorsBox
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -55,7 +58,9 @@ class Attack:
     - ``task_kinds``: the task kinds it can attack (None: any), read by ``applies_to``;
     - ``joint``: whether it can attack several tasks at once (an ``_mt`` evaluation);
     - ``objective``: the loss an evaluation hands it, ``"task"`` (the task's own training
-      loss) or ``"houdini"`` (the Houdini surrogate of a metric);
+      loss), ``"pixels"`` (the same, which it reweighs pixel by pixel through
+      ``objective.pixels(x)``) or ``"houdini"`` (the Houdini surrogate of a metric);
+    - ``step_free``: whether it sets its own step size (APGD), so a name gives none;
     - ``order``: its place among the families, the row order of the paper's tables
       (ties, and families the paper lacks, sort by name after the paper's four).
 
@@ -69,6 +74,10 @@ class Attack:
     task_kinds: ClassVar[frozenset[str] | None] = None
     joint: ClassVar[bool] = True
     objective: ClassVar[str] = "task"
+    step_free: ClassVar[bool] = False
+    # Bounds, start and step scale other than the eps-ball's (attacks.replay: the authors'
+    # geometry, replayed on purpose); None: Madry et al.'s.
+    box: AuthorsBox | None = None
 
     def __init__(self, eps: float, step_size: float, steps: int, random_start: bool) -> None:
         if not eps >= 0:
@@ -97,16 +106,27 @@ class Attack:
         """A fresh gradient → ascent-direction map for one call (stateful rules keep momentum)."""
         return torch.sign
 
+    def step_objective(self, loss_fn: LossFn, t: int) -> LossFn:
+        """What step t (1 … steps) climbs: ``loss_fn`` itself unless a family reweighs it."""
+        return loss_fn
+
     def __call__(
         self, x: torch.Tensor, loss_fn: LossFn, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """The adversarial version of x (detached), maximising ``loss_fn`` in the eps-ball."""
         x = x.detach()
-        x_adv = uniform_start(x, self.eps, generator) if self.random_start else x.clone()
+        box = self.box
+        if box is not None:
+            x_adv = box.start(x, self.eps) if self.random_start else x.clone()
+        else:
+            x_adv = uniform_start(x, self.eps, generator) if self.random_start else x.clone()
         rule = self.step_rule()
-        for _ in range(self.steps):
-            step = rule(input_gradient(loss_fn, x_adv))
-            x_adv = project(x_adv + self.step_size * step, x, self.eps)
+        for t in range(1, self.steps + 1):
+            step = rule(input_gradient(self.step_objective(loss_fn, t), x_adv))
+            if box is None:
+                x_adv = project(x_adv + self.step_size * step, x, self.eps)
+            else:
+                x_adv = box.project(box.advance(x_adv, step, self.step_size), x, self.eps)
         return x_adv.detach()
 
 
@@ -121,8 +141,11 @@ def _register(cls: type[Attack]) -> None:
             f"attack {cls.__qualname__}: name {name!r} must be lowercase letters only "
             "(evaluation names read the digits after it as the step count)"
         )
-    if name == "clean":
-        raise MtsweepError(f"attack {cls.__qualname__}: 'clean' is the unattacked evaluation")
+    if name in ("clean", "worst"):
+        raise MtsweepError(
+            f"attack {cls.__qualname__}: {name!r} is an evaluation name (unattacked, or the "
+            "worst case over attacks), not a family"
+        )
     known = _REGISTERED.get(name)
     if known is not None and (known.__module__, known.__qualname__) != (
         cls.__module__,

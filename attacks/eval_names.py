@@ -1,11 +1,19 @@
-"""Evaluation names (docs/formats.md §1): ``clean`` and ``<attack><steps>_eps<ε>[_mt]``.
+"""Evaluation names (docs/formats.md §1): ``clean``,
+``<attack><steps>_eps<ε>[_mt[_<combiner>]]`` and ``worst_<member>-<member>[-…]``.
 
-ε is in 0–255 pixel levels; iterative attacks step 1/255 (the paper's step 1) and FGSM
-steps ε. ``_mt`` attacks all of the model's attacked tasks jointly. What each attack family
-allows (a step count, ``_mt``, which task kinds) is declared on its class, which registers
-itself (:func:`attacks.base.attack_classes`). ``ATTACKS`` is that registry, in the paper's
-table-row order, and everything here reads it; it is looked up on each use, so a family
-defined after this module was imported is known too.
+ε is in 0–255 pixel levels; iterative attacks step 1/255 (the paper's step 1), FGSM steps
+ε and APGD sets its own step (2ε at first). ``_mt`` attacks all of the model's attacked
+tasks jointly, combining their losses by the paper's equal sum, or by the combiner after
+it: ``_mt_w<a>`` (the main task weighs 1, every other attacked task a), ``_mt_rel``
+(Σ_t L_t(x′)/L_t(x)) or ``_mt_dgba`` (DGBA's Σ_t ∇ₓL_t/L_t); see
+``attacks.objectives.joint_objective``. ``worst_…`` runs each member evaluation and keeps,
+per image, the one that leaves the main task's primary metric worst (``attacks.worst``);
+its members are joined by ``-`` because MLflow metric names allow no ``+``.
+
+What each attack family allows (a step count, ``_mt``, which task kinds) is declared on
+its class, which registers itself (:func:`attacks.base.attack_classes`). ``ATTACKS`` is
+that registry, in the paper's table-row order, and everything here reads it; it is looked
+up on each use, so a family defined after this module was imported is known too.
 """
 
 from __future__ import annotations
@@ -22,7 +30,10 @@ from tasks.errors import MtsweepError
 from tasks.registry import Task
 
 CLEAN = "clean"
+WORST = "worst"
 PIXEL_LEVELS = 255.0
+SUM, WEIGHTED, RELATIVE, DGBA = "sum", "weighted", "rel", "dgba"
+COMBINERS = (SUM, WEIGHTED, RELATIVE, DGBA)
 
 if TYPE_CHECKING:  # provided by __getattr__ below
     ATTACKS: tuple[type[Attack], ...]
@@ -46,12 +57,19 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# ε is written canonically (no leading zeros, no trailing fractional zeros) so that
-# parse_eval and eval_name are exact inverses.
+# ε and a combiner's weight are written canonically (no leading zeros, no trailing
+# fractional zeros) so that parse_eval and eval_name are exact inverses.
+_NUMBER = r"(?:0|[1-9]\d*)(?:\.\d*[1-9])?"
 _NAME = re.compile(
-    r"^(?P<attack>[a-z]+?)(?P<steps>\d*)_eps(?P<eps>(?:0|[1-9]\d*)(?:\.\d*[1-9])?)(?P<mt>_mt)?$"
+    rf"^(?P<attack>[a-z]+?)(?P<steps>\d*)_eps(?P<eps>{_NUMBER})"
+    rf"(?P<mt>_mt(?:_(?:(?P<comb>{RELATIVE}|{DGBA})|w(?P<w>{_NUMBER})))?)?$"
 )
-_FORMAT = "clean, fgsm_eps<ε>, or <attack><steps>_eps<ε>[_mt] (e.g. pgd50_eps4, pgd10_eps4_mt)"
+_WORST_PREFIX = f"{WORST}_"
+_MEMBER_SEP = "-"
+_FORMAT = (
+    "clean, fgsm_eps<ε>, <attack><steps>_eps<ε>[_mt[_rel|_dgba|_w<a>]] or "
+    "worst_<eval>-<eval>[-…] (e.g. pgd50_eps4, pgd10_eps4_mt_dgba, worst_pgd50_eps4-segpgd50_eps4)"
+)
 
 
 class EvalNameError(MtsweepError):
@@ -60,38 +78,93 @@ class EvalNameError(MtsweepError):
 
 @dataclass(frozen=True)
 class EvalSpec:
-    """One evaluation: ``attack`` is "clean" or an attack name; ``eps`` in pixel levels."""
+    """One evaluation: ``attack`` is "clean", "worst" or an attack name; ``eps`` in pixel
+    levels. A joint (``multitask``) attack combines its tasks' losses by ``combiner`` (one of
+    ``COMBINERS``; ``aux_weight`` for ``weighted``). A worst case lists its ``members``
+    (evaluation names); its ``steps`` are theirs summed, its ``eps`` their largest."""
 
     attack: str
     steps: int = 0
     eps: float = 0.0
     multitask: bool = False
+    combiner: str = SUM
+    aux_weight: float | None = None
+    members: tuple[str, ...] = ()
 
     @property
     def is_clean(self) -> bool:
         return self.attack == CLEAN
 
     @property
+    def is_worst(self) -> bool:
+        return self.attack == WORST
+
+    @property
     def name(self) -> str:
-        return eval_name(self.attack, self.steps, self.eps, self.multitask)
+        if self.is_worst:
+            return worst_name(self.members)
+        return eval_name(
+            self.attack, self.steps, self.eps, self.multitask, self.combiner, self.aux_weight
+        )
 
 
-def _format_eps(eps: float) -> str:
-    return str(int(eps)) if float(eps).is_integer() else repr(float(eps))
+def _format_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def eval_name(attack: str, steps: int = 0, eps: float = 0.0, multitask: bool = False) -> str:
+def eval_name(
+    attack: str,
+    steps: int = 0,
+    eps: float = 0.0,
+    multitask: bool = False,
+    combiner: str = SUM,
+    aux_weight: float | None = None,
+) -> str:
     """The evaluation's name; ``parse_eval(eval_name(...))`` gives the same spec back."""
     if attack == CLEAN:
         return CLEAN
     count = str(steps) if _by_name()[attack].iterative else ""
-    return f"{attack}{count}_eps{_format_eps(eps)}" + ("_mt" if multitask else "")
+    suffix = ""
+    if multitask:
+        suffix = "_mt"
+        if combiner == WEIGHTED:
+            suffix += f"_w{_format_number(aux_weight if aux_weight is not None else 1.0)}"
+        elif combiner != SUM:
+            suffix += f"_{combiner}"
+    return f"{attack}{count}_eps{_format_number(eps)}{suffix}"
+
+
+def worst_name(members: Sequence[str]) -> str:
+    """``worst_<m1>-<m2>…``: the worst case, per image, over the member evaluations."""
+    return _WORST_PREFIX + _MEMBER_SEP.join(members)
+
+
+def _parse_worst(name: str) -> EvalSpec:
+    members = tuple(name.removeprefix(_WORST_PREFIX).split(_MEMBER_SEP))
+    if len(members) < 2 or len(set(members)) < len(members):
+        raise EvalNameError(
+            f"evaluation {name!r}: a worst case needs at least two different members, "
+            "e.g. worst_pgd50_eps4-segpgd50_eps4"
+        )
+    specs = []
+    for member in members:
+        spec = parse_eval(member)
+        if spec.is_clean or spec.is_worst:
+            raise EvalNameError(
+                f"evaluation {name!r}: member {member!r} is not an attack; "
+                "a worst case's members are attack evaluations"
+            )
+        specs.append(spec)
+    steps = sum(s.steps for s in specs)
+    return EvalSpec(WORST, steps, max(s.eps for s in specs), members=members)
 
 
 def parse_eval(name: str) -> EvalSpec:
     """``pgd50_eps4`` → EvalSpec("pgd", 50, 4.0, False); EvalNameError on a malformed name."""
     if name == CLEAN:
         return EvalSpec(CLEAN)
+    if name.startswith(_WORST_PREFIX):
+        return _parse_worst(name)
     m = _NAME.match(name)
     if m is None:
         raise EvalNameError(f"malformed evaluation name {name!r}; expected {_FORMAT}")
@@ -117,7 +190,9 @@ def parse_eval(name: str) -> EvalSpec:
         raise EvalNameError(
             f"evaluation {name!r}: {attack} attacks one task at a time; drop the _mt suffix"
         )
-    return EvalSpec(attack, int(steps) if steps else 1, eps, bool(m["mt"]))
+    combiner = WEIGHTED if m["w"] is not None else (m["comb"] or SUM)
+    aux_weight = float(m["w"]) if m["w"] is not None else None
+    return EvalSpec(attack, int(steps) if steps else 1, eps, bool(m["mt"]), combiner, aux_weight)
 
 
 def attack_order(attack: str) -> int:
@@ -125,6 +200,8 @@ def attack_order(attack: str) -> int:
     if attack == CLEAN:
         return 0
     names = _names()
+    if attack == WORST:
+        return 1 + len(names)
     if attack not in names:
         raise EvalNameError(f"unknown attack {attack!r}; known: {', '.join(names)}")
     return 1 + names.index(attack)
@@ -138,7 +215,13 @@ def applies_to(eval_name: str, tasks: Sequence[Task]) -> bool:
     ``eval_name`` may also be a bare attack family such as ``"houdini"``.
     """
     by_name = _by_name()
-    attack = eval_name if eval_name in by_name else parse_eval(eval_name).attack
+    if eval_name in by_name:
+        attack = eval_name
+    else:
+        spec = parse_eval(eval_name)
+        if spec.is_worst:
+            return all(applies_to(member, tasks) for member in spec.members)
+        attack = spec.attack
     if attack == CLEAN:
         return True
     kinds = by_name[attack].task_kinds
@@ -149,11 +232,17 @@ def _build(spec: EvalSpec, step_size: float) -> Attack:
     cls, eps = _by_name()[spec.attack], spec.eps / PIXEL_LEVELS
     if not cls.iterative:
         return cls(eps)
+    if cls.step_free:
+        return cls(eps=eps, steps=spec.steps)
     return cls(eps=eps, step_size=step_size, steps=spec.steps)
 
 
 def build_attack(spec: EvalSpec) -> Attack | None:
-    """The attack an evaluation runs (None for clean), in [0, 1] pixel units, step 1/255."""
+    """The attack an evaluation runs (None for clean), in [0, 1] pixel units, step 1/255.
+
+    A worst case is no single attack: ``attacks.evaluation`` runs its members."""
+    if spec.is_worst:
+        raise EvalNameError(f"{spec.name!r} is a worst case over attacks, not one attack")
     return None if spec.is_clean else _build(spec, 1.0 / PIXEL_LEVELS)
 
 
@@ -161,8 +250,14 @@ def training_attack(spec: EvalSpec) -> Attack:
     """The attack adversarial training runs for ``spec``: as ``build_attack``, but with the
     Madry-style step 2.5·ε/steps (``attacks.pgd.madry_step_size``), not the evaluation's 1/255.
     """
-    if spec.is_clean:
-        raise EvalNameError("adversarial training needs an attack, not 'clean'")
+    if spec.is_clean or spec.is_worst:
+        raise EvalNameError(f"adversarial training needs one attack, not {spec.name!r}")
+    cls = _by_name()[spec.attack]
+    if cls.objective == "pixels" or spec.combiner != SUM:
+        raise EvalNameError(
+            f"adversarial training attacks the training loss with the model's weights λ; "
+            f"{spec.name!r} reweighs pixels or tasks: use pgd, mim, apgd or fgsm, no combiner"
+        )
     return _build(spec, madry_step_size(spec.eps / PIXEL_LEVELS, spec.steps))
 
 

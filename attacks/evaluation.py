@@ -2,7 +2,10 @@
 
 The batches are read once; every evaluation runs on each batch in turn. Each evaluation
 draws its random starts from its own generator, seeded from the seed and its name, so its
-numbers do not depend on which other evaluations run beside it.
+numbers do not depend on which other evaluations run beside it. A worst case over attacks
+(``worst_a-b``) runs its members as those evaluations would (same generators), once per
+batch however many worst cases or plain evaluations list them, so it costs no more than
+its members, and nothing when they are evaluated anyway.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import torch
 
 from attacks.base import Attack, LossFn
 from attacks.eval_names import EvalSpec, applies_to, build_attack, parse_eval
-from attacks.objectives import houdini_objective, multitask_objective, task_objective
+from attacks.objectives import houdini_objective, joint_objective, task_objective
+from attacks.replay import authors_attack
+from attacks.worst import worst_of
 from tasks.batches import Batch, to_device
 from tasks.errors import MtsweepError
 from tasks.metrics import Meter
@@ -52,10 +57,17 @@ def attack_objective(
     """What ``attack`` maximises for this evaluation on this batch."""
     targets, masks, tasks = batch["targets"], batch["masks"], attacked_tasks(spec, attacked)
     if spec.multitask:
-        return multitask_objective(model, tasks, targets, masks)
+        return joint_objective(
+            model, tasks, targets, masks, batch["image"], spec.combiner, spec.aux_weight
+        )
     main = tasks[0]
     build = houdini_objective if attack.objective == "houdini" else task_objective
     return build(model, main, targets[main.name], masks.get(main.name))
+
+
+def _attack_specs(spec: EvalSpec) -> list[EvalSpec]:
+    """The evaluations that run for ``spec``: its members for a worst case, else itself."""
+    return [parse_eval(m) for m in spec.members] if spec.is_worst else [spec]
 
 
 def _check(
@@ -72,17 +84,19 @@ def _check(
                 f"{role} task(s) {', '.join(unknown)} are not among the model's "
                 f"tasks ({', '.join(sorted(names))})"
             )
-    for spec in specs:
-        if not spec.is_clean and not attacked:
-            raise MtsweepError(
-                f"evaluation {spec.name!r} attacks a task, but no attacked task was given"
-            )
-        targets = attacked_tasks(spec, attacked)
-        if not applies_to(spec.name, targets):
-            raise MtsweepError(
-                f"evaluation {spec.name!r} does not apply to the attacked task(s) "
-                f"{', '.join(f'{t.name} ({t.kind})' for t in targets)}"
-            )
+    for parent in specs:
+        for spec in _attack_specs(parent):
+            named = repr(spec.name) + (f" (in {parent.name!r})" if parent.is_worst else "")
+            if not spec.is_clean and not attacked:
+                raise MtsweepError(
+                    f"evaluation {named} attacks a task, but no attacked task was given"
+                )
+            targets = attacked_tasks(spec, attacked)
+            if not applies_to(spec.name, targets):
+                raise MtsweepError(
+                    f"evaluation {named} does not apply to the attacked task(s) "
+                    f"{', '.join(f'{t.name} ({t.kind})' for t in targets)}"
+                )
 
 
 def evaluate(
@@ -95,33 +109,51 @@ def evaluate(
     device: torch.device | str,
     seed: int,
     first_images: dict[str, torch.Tensor] | None = None,
+    replay: str | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Each reported task's metrics under each evaluation, over all batches.
 
     Single-task evaluations attack ``attacked[0]`` (the main task); ``_mt`` ones attack all
-    of ``attacked`` with equal weights. A ``first_images`` dict receives the first input
+    of ``attacked``, combined as their name says (equal weights by default). A worst case
+    keeps, per image, the member that leaves ``attacked[0]``'s primary metric worst. A ``first_images`` dict receives the first input
     image as each evaluation saw it (attacked or clean), for pictures that should not
-    attack again.
+    attack again. ``replay`` (a dataset name) runs the attacks as the authors ran them on
+    that dataset, bugs included (``attacks.replay``, ``fidelity: authors``).
     """
     specs = [parse_eval(name) for name in evals]
     _check(specs, tasks, attacked, report)
-    attacks = {s.name: build_attack(s) for s in specs}
-    generators = {s.name: eval_generator(seed, s.name) for s in specs}
+    runs = {r.name: r for s in specs for r in _attack_specs(s)}  # each attack once
+    attacks = {name: build_attack(r) for name, r in runs.items()}
+    if replay is not None:
+        attacks = {n: a and authors_attack(a, replay) for n, a in attacks.items()}
+    generators = {name: eval_generator(seed, name) for name in runs}
     meters: dict[str, dict[str, Meter]] = {
         s.name: {t.name: t.make_meter() for t in report} for s in specs
     }
     with eval_mode(model):
         for raw in batches:
             batch = to_device(raw, device)
-            for spec in specs:
-                x, attack = batch["image"], attacks[spec.name]
+            seen: dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]] = {}
+            for name, run in runs.items():
+                x, attack = batch["image"], attacks[name]
                 if attack is not None:
-                    loss_fn = attack_objective(model, spec, attack, attacked, batch)
-                    x = attack(x, loss_fn, generators[spec.name])
+                    loss_fn = attack_objective(model, run, attack, attacked, batch)
+                    x = attack(x, loss_fn, generators[name])
+                with torch.no_grad():
+                    seen[name] = (x, model(x))
+            for spec in specs:
+                if spec.is_worst:
+                    main = attacked[0]
+                    x, outputs = worst_of(
+                        [seen[m] for m in spec.members],
+                        main,
+                        batch["targets"][main.name],
+                        batch["masks"].get(main.name),
+                    )
+                else:
+                    x, outputs = seen[spec.name]
                 if first_images is not None and spec.name not in first_images:
                     first_images[spec.name] = x[:1].detach()
-                with torch.no_grad():
-                    outputs = model(x)
                 for t in report:
                     meters[spec.name][t.name].update(
                         outputs[t.name], batch["targets"][t.name], batch["masks"].get(t.name)

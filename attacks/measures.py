@@ -10,6 +10,9 @@ through the name helpers here, so each name is written and parsed in this one mo
 - ``output_dim`` (Fig. 4a–b): for each k, the gradient norm when only k random output pixels
   of the first attacked task count, ``outdim_k<k>/<task>/grad_norm``, and the pixel accuracy
   on those pixels after each configured attack, ``outdim_k<k>/<task>/<attack>_acc``.
+- ``task_grad_l1`` (beyond the paper): E‖∇ₓL_t‖₁ of every trained task, clean and after
+  each configured attack, ``task_grad_l1/<task>/<clean or attack>``; its own module,
+  ``attacks.task_gradients``, adds it here (``attacks/__init__.py`` imports every module).
 """
 
 from __future__ import annotations

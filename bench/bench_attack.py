@@ -1,8 +1,11 @@
-"""Attack cost: seconds per PGD step against one forward+backward, and a plain PGD loop.
+"""Attack cost: seconds per PGD step against one forward+backward, and a plain PGD loop;
+and a step of SegPGD, CosPGD and APGD against a PGD step on the same objective.
 
 One PGD step should cost one forward and one input-gradient backward of the objective,
-nothing more. The three measurements alternate in rounds (so drift in the machine's speed
-hits all of them alike) and the medians are compared. The reference loop calls
+nothing more; SegPGD's and CosPGD's per-pixel weights and APGD's bookkeeping should add at
+most 10 % to it (the segmentation task's objective, which all four accept). The
+measurements alternate in rounds (so drift in the machine's speed hits all of them alike)
+and the medians are compared. The reference loop calls
 ``backward()`` as a plain script would, so it also fills the weights' gradients, which an
 attack does not need. Run as ``.venv/bin/python bench/bench_attack.py``; prints one JSON
 object and appends a dated row under "Attack cost" in BENCHMARKS.md (``--tiny``: one round
@@ -18,8 +21,8 @@ from collections.abc import Callable
 
 import torch
 
-from attacks import PGD
-from attacks.objectives import multitask_objective
+from attacks import APGD, PGD, CosPGD, SegPGD
+from attacks.objectives import multitask_objective, task_objective
 from models import build_model
 from tasks.registry import get_task
 
@@ -71,7 +74,13 @@ def main(tiny: bool = False) -> None:
         TASKS[1].name: torch.randn(batch, 1, size, size, device=device),
     }
     loss_fn = multitask_objective(model, TASKS, targets, {})
+    seg_fn = task_objective(model, TASKS[0], targets[TASKS[0].name], None)
     pgd = PGD(EPS, STEP_SIZE, steps)
+    per_pixel = {
+        "segpgd": SegPGD(EPS, STEP_SIZE, steps),
+        "cospgd": CosPGD(EPS, STEP_SIZE, steps),
+        "apgd": APGD(EPS, steps),
+    }
 
     def forward_backward() -> None:
         for _ in range(steps):
@@ -82,6 +91,8 @@ def main(tiny: bool = False) -> None:
         "forward_backward": forward_backward,
         "pgd": lambda: pgd(x, loss_fn),
         "reference_pgd": lambda: reference_pgd(x, loss_fn, steps),
+        "seg_pgd": lambda: pgd(x, seg_fn),
+        **{name: (lambda a=attack: a(x, seg_fn)) for name, attack in per_pixel.items()},
     }
     for fn in runs.values():  # warm-up
         fn()
@@ -105,9 +116,15 @@ def main(tiny: bool = False) -> None:
                 per_step["pgd"] / per_step["forward_backward"], 3
             ),
             "pgd_step_over_reference_step": round(per_step["pgd"] / per_step["reference_pgd"], 3),
+            "s_per_seg_pgd_step": round(per_step["seg_pgd"], 5),
+            **{
+                f"{name}_step_over_pgd_step": round(per_step[name] / per_step["seg_pgd"], 3)
+                for name in per_pixel
+            },
         },
         note=f"median of {rounds} alternating rounds of {steps} steps; "
-        "forward_backward = one objective forward + input-gradient backward",
+        "forward_backward = one objective forward + input-gradient backward; "
+        "segpgd/cospgd/apgd over PGD on the same segmentation objective",
     )
 
 

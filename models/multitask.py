@@ -10,6 +10,7 @@ from torch import nn
 
 from models.normalize import Normalize
 from tasks.errors import MtsweepError
+from tasks.losses import valid_fraction
 from tasks.registry import Task
 
 
@@ -41,12 +42,17 @@ class MultiTaskNet(nn.Module):
 class MultiTaskLoss:
     """Σ λ_c · mean_batch L_c over the model's tasks; also returns each L_c for logging."""
 
-    def __init__(self, tasks: Sequence[Task], weights: Mapping[str, float]) -> None:
+    def __init__(
+        self, tasks: Sequence[Task], weights: Mapping[str, float], all_pixels: bool = False
+    ) -> None:
         missing = [t.name for t in tasks if t.name not in weights]
         if missing:
             raise MtsweepError(f"no loss weight for task(s) {', '.join(missing)}")
         self.tasks = list(tasks)
         self.weights = {t.name: float(weights[t.name]) for t in tasks}
+        # each task's loss over all pixels, masked and ignored ones in the denominator, as
+        # MTRobust's losses (tasks.losses.valid_fraction); else over the valid pixels
+        self.all_pixels = all_pixels
 
     def __call__(
         self,
@@ -54,9 +60,12 @@ class MultiTaskLoss:
         targets: Mapping[str, torch.Tensor],
         masks: Mapping[str, torch.Tensor | None],
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        per_task = {
-            t.name: t.loss(outputs[t.name].float(), targets[t.name], masks.get(t.name)).mean()
-            for t in self.tasks
-        }
+        per_task = {}
+        for t in self.tasks:
+            target, mask = targets[t.name], masks.get(t.name)
+            loss = t.loss(outputs[t.name].float(), target, mask)
+            if self.all_pixels:
+                loss = loss * valid_fraction(target, mask, t.ignore_index)
+            per_task[t.name] = loss.mean()
         total = sum(self.weights[name] * loss for name, loss in per_task.items())
         return total, per_task

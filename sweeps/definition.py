@@ -18,7 +18,10 @@ from attacks.eval_names import applies_to, parse_eval
 from attacks.measures import MEASURES
 from models import arch_names
 from sweeps.presets import (
+    AUTHORS,
     BLOCKS,
+    FIDELITIES,
+    PAPER,
     AdversarialConfig,
     DataConfig,
     ResourcesConfig,
@@ -31,11 +34,11 @@ from sweeps.presets import (
 from sweeps.spec import TrialSpec
 from sweeps.yaml_numbers import load_yaml
 from tasks.datasets import dataset_names
-from tasks.registry import UnknownTaskError, get_task, parse_tasks
+from tasks.registry import Task, UnknownTaskError, get_task, parse_tasks
 
 BUILTIN_DIR = Path(__file__).parent
 # Keys a preset may set: its own seeds, and overrides of the sweep's choices and blocks.
-PRESET_KEYS = ("seeds", "arch", "evals", "measures", "aux_weight", *BLOCKS)
+PRESET_KEYS = ("seeds", "arch", "evals", "measures", "aux_weight", "fidelity", *BLOCKS)
 # Blocks a sweep may set once for all presets (a preset's own block replaces it whole).
 SWEEP_BLOCKS = ("adversarial", "output_dim")
 TOP_KEYS = (
@@ -75,6 +78,19 @@ class ModelEntry:
         n_aux = len(self.train) - len(self.main)
         aux = self.aux_weight / n_aux if self.split_aux and n_aux else self.aux_weight
         return {t: (1.0 / len(self.main) if t in self.main else aux) for t in self.train}
+
+
+def with_fidelity(
+    dataset: str, fidelity: str, data: dict[str, Any] | None, evaluation: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The data and evaluation blocks a preset's ``fidelity`` implies: unchanged for
+    'paper' (so no trial key moves); for 'authors' the authors' Taskonomy targets with their
+    grayscale curvature read (convention 'mtrobust') and their attacks (attacks.replay)."""
+    if fidelity == PAPER:
+        return data, evaluation
+    if dataset == "taskonomy":
+        data = {**(data or {}), "convention": "mtrobust"}
+    return data, {**(evaluation or {}), "fidelity": AUTHORS}
 
 
 @dataclass(frozen=True)
@@ -138,6 +154,9 @@ class Sweep:
             raw = apply_overrides(raw, overrides, f"presets.{name}")
             check_preset(name, raw)
         blocks = {block: raw.get(block, self.blocks.get(block)) for block in BLOCKS}
+        blocks["data"], blocks["evaluation"] = with_fidelity(
+            self.dataset, raw.get("fidelity", PAPER), blocks["data"], blocks["evaluation"]
+        )
         return MergedPreset(
             name=name,
             raw=raw,
@@ -238,7 +257,7 @@ class Sweep:
                         train_tasks=m.train,
                         main_tasks=m.main,
                         weights=m.weights(),
-                        evals=tuple(e for e in p.evals if applies_to(e, tasks_attacked)),
+                        evals=tuple(e for e in p.evals if _applies(e, tasks_attacked)),
                         attacked=attacked,
                         report=m.main if self.report == "main" else m.train,
                         seed=int(seed),
@@ -415,6 +434,13 @@ def _parse_models(
     return entries
 
 
+def _applies(eval_name: str, attacked: list[Task]) -> bool:
+    """Whether a model attacked on ``attacked`` gets the evaluation: a single-task one
+    attacks the first (the main task, ``attacks.evaluation.attacked_tasks``), so only that
+    task's kind counts; an ``_mt`` one attacks them all."""
+    return applies_to(eval_name, attacked if parse_eval(eval_name).multitask else attacked[:1])
+
+
 def _check_evals(evals: Any, where: str) -> list[str]:
     _require(
         isinstance(evals, list) and bool(evals), f"{where}: expected a non-empty list of names"
@@ -463,6 +489,10 @@ def check_preset(name: str, p: Any) -> dict[str, Any]:
     )
     if "arch" in p:
         _check_arch(p["arch"], f"{where}.arch")
+    _require(
+        p.get("fidelity", PAPER) in FIDELITIES,
+        f"{where}.fidelity: expected one of {', '.join(FIDELITIES)}, got {p.get('fidelity')!r}",
+    )
     if "evals" in p:
         _check_evals(p["evals"], f"{where}.evals")
     if "measures" in p:

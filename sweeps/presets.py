@@ -32,6 +32,12 @@ class SweepError(MtsweepError):
     """A sweep definition, or a request against it, that cannot be honoured."""
 
 
+# ``fidelity``: what a preset reproduces. 'paper' (default): what the paper describes;
+# 'authors': what the authors' code computed, its bugs replayed where they changed the
+# published numbers (docs/fidelity.md, "Faithful replay").
+PAPER, AUTHORS = "paper", "authors"
+FIDELITIES = (PAPER, AUTHORS)
+
 # --------------------------------------------------------------------------- the blocks
 
 
@@ -50,7 +56,8 @@ class DataConfig:
     packed: str | None = None  # a packed dataset ('mtsweep prepare') trials memory-map
     # How targets are scaled: 'standley' (Standley et al.) or 'taskonomy' (the original
     # Taskonomy/MTRobust loaders, the scale the paper's λ_a were chosen for); tasks.conventions.
-    convention: Literal["standley", "taskonomy"] = "standley"
+    # 'mtrobust': 'taskonomy' with the authors' grayscale curvature read (``fidelity: authors``).
+    convention: Literal["standley", "taskonomy", "mtrobust"] = "standley"
     crop: int | None = field(default=None, metadata={"min": 8})  # random training crop side
     flip: bool = False  # random horizontal flip of training samples (normals' x negated)
 
@@ -62,6 +69,9 @@ class ModelConfig:
     width: float | None = field(default=None, metadata={"min": 1e-9})  # None: published size
     # A published checkpoint to start from (fyu/drn formats); relative: in the data root.
     init_from: str | None = None
+    # Decoder convolutions as PyTorch builds them, or re-drawn as the authors' Taskonomy
+    # network does (models/decoder_init.py).
+    decoder_init: Literal["pytorch", "authors"] = "pytorch"
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,9 @@ class TrainConfig:
     weight_decay: float = field(default=0.0, metadata={"min": 0.0})
     lr_schedule: list[list[float]] | None = None  # [[epoch, lr], …], piecewise constant
     amp: bool = False  # bf16 autocast on CUDA
+    # A masked task's loss over its valid pixels ('valid') or over all pixels, masked ones
+    # counted in the denominator ('all', as MTRobust's losses; tasks.losses.valid_fraction).
+    loss_denominator: Literal["valid", "all"] = "valid"
     channels_last: bool = False
     compile: bool = False  # torch.compile on CUDA
     max_steps_per_epoch: int | None = field(default=None, metadata={"min": 1})
@@ -102,6 +115,9 @@ class EvalConfig:
     # main task's clean primary metric on this split, recorded as eval "selection_<split>"; the
     # reported cells come from ``split``.
     select_split: str | None = None
+    # 'authors': attacks as the authors ran them, bugs included (attacks.replay); set by a
+    # preset's ``fidelity: authors``.
+    fidelity: Literal["paper", "authors"] = "paper"
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,10 @@ class AdversarialConfig:
     """Madry-style adversarial training on the examples of one evaluation name."""
 
     eval: str  # e.g. pgd3_eps4 (the main task) or pgd3_eps4_mt (every trained task)
+    # How an _mt training attack weighs the tasks: 'model' (each by the model's own λ, as
+    # its training loss) or 'equal' (an unweighted sum, as every multitask attack in the
+    # authors' code, MTRobust ensemble_attack.py).
+    weights: Literal["model", "equal"] = "model"
 
 
 # Block name → its dataclass: the one table the loader, --set and `show --config` use.

@@ -12,7 +12,13 @@ scalings it was chosen with (fidelity review S1-2). So the scaling is a named ch
     configs; docs/formats.md §7): depth log(1+v)/log 2¹⁶ valid below 64500,
     edges and keypoints rescaled from their fixed ranges to [−1, 1], normals, reshading,
     keypoints3d and the autoencoder target in [−1, 1], curvature standardised on the raw
-    8-bit code, segmentation cross-entropy weighted by ``semseg_prior_factor``.
+    8-bit code, segmentation cross-entropy weighted by ``semseg_prior_factor``; the
+    depth-masked tasks masked where ``depth_euclidean`` is invalid (MTRobust
+    ``task_data_loading.py``; Standley's loader uses ``depth_zbuffer``).
+``mtrobust``
+    ``taskonomy`` as the authors' copy of those loaders computed it: principal curvature
+    read as one gray channel, then standardised (two near-constant targets). Only for
+    replaying the authors' numbers (a preset's ``fidelity: authors``).
 
 Cityscapes tasks are the same under every convention. A convention changes targets and
 hence every regression metric's units (``Task.units``); channels and metric names stay.
@@ -29,6 +35,7 @@ from tasks.errors import UnknownTaskError
 from tasks.labels import (
     SEMSEG_PRIOR_FACTOR,
     TASKONOMY_SEG_IGNORE,
+    decode_curvature_as_gray,
     decode_curvature_taskonomy,
     decode_depth_log,
     decode_reshading_signed,
@@ -39,6 +46,7 @@ from tasks.losses import make_ce_loss
 
 STANDLEY = "standley"
 TASKONOMY = "taskonomy"
+MTROBUST = "mtrobust"
 DEFAULT_CONVENTION = STANDLEY
 
 _LOG_DEPTH = "log(1+v)/log(2^16) of the 1/512 m code, in [0, 1]"
@@ -51,6 +59,8 @@ class Convention:
     name: str
     source: str
     overrides: Mapping[tuple[str, str], Mapping[str, Any]]
+    # The Taskonomy depth domain whose validity masks the depth-masked tasks.
+    depth_mask_domain: str = "depth_zbuffer"
 
 
 def _signed_range(top: str) -> str:
@@ -79,6 +89,14 @@ _TASKONOMY_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     ("taskonomy", "autoencoder"): {"target_from_input": signed, "units": "RGB in [-1, 1]"},
 }
 
+_MTROBUST_OVERRIDES = {
+    **_TASKONOMY_OVERRIDES,
+    ("taskonomy", "principal_curvature"): {
+        "decode": decode_curvature_as_gray,
+        "units": "the file read as gray g in [0, 1]: (g - [123.572, 120.1]) / [31.922, 21.658]",
+    },
+}
+
 CONVENTIONS: Mapping[str, Convention] = MappingProxyType(
     {
         STANDLEY: Convention(STANDLEY, "tstandley/taskgrouping taskonomy_loader.py", {}),
@@ -86,6 +104,13 @@ CONVENTIONS: Mapping[str, Convention] = MappingProxyType(
             TASKONOMY,
             "StanfordVL/taskonomy load_ops.py via columbia/MTRobust",
             MappingProxyType(_TASKONOMY_OVERRIDES),
+            depth_mask_domain="depth_euclidean",
+        ),
+        MTROBUST: Convention(
+            MTROBUST,
+            "columbia/MTRobust task_data_loading.py (curvature read as gray)",
+            MappingProxyType(_MTROBUST_OVERRIDES),
+            depth_mask_domain="depth_euclidean",
         ),
     }
 )

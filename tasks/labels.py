@@ -193,16 +193,33 @@ def decode_reshading_signed(arr: np.ndarray) -> Decoded:
     return Decoded(signed(_chw(arr).mean(0, keepdim=True) / 255.0), None)
 
 
+_CURVATURE_MEAN = torch.tensor([123.572, 120.1]).view(2, 1, 1)
+_CURVATURE_STD = torch.tensor([31.922, 21.658]).view(2, 1, 1)
+
+
 def decode_curvature_taskonomy(arr: np.ndarray) -> Decoded:
     """Channels 0 and 1 of the 8-bit code, (v - [123.572, 120.1]) / [31.922, 21.658].
 
     ``curvature_preprocess`` of the original loader, on the colour file as intended (the
-    MTRobust copy reads it as grayscale by mistake, mtrobust-code.md §2).
+    MTRobust copy reads it as grayscale by mistake: ``decode_curvature_as_gray``).
     """
     _expect(arr, np.uint8, 2)
-    mean = torch.tensor([123.572, 120.1]).view(2, 1, 1)
-    std = torch.tensor([31.922, 21.658]).view(2, 1, 1)
-    return Decoded((_chw(arr[..., :2]) - mean) / std, None)
+    return Decoded((_chw(arr[..., :2]) - _CURVATURE_MEAN) / _CURVATURE_STD, None)
+
+
+# skimage's rgb2gray luminance weights: what ``imread(..., as_gray=True)`` computes.
+_GRAY_WEIGHTS = torch.tensor([0.2125, 0.7154, 0.0721]).view(3, 1, 1)
+
+
+def decode_curvature_as_gray(arr: np.ndarray) -> Decoded:
+    """The authors' curvature target, replayed on purpose (``fidelity: authors``): their
+    loader reads the file as one gray channel in [0, 1] (``color=False`` for a 2-channel
+    domain, MTRobust ``task_data_loading.py``) and ``curvature_preprocess`` standardises that
+    channel twice, giving two near-constant targets (≈ −3.87 and ≈ −5.54).
+    """
+    _expect(arr, np.uint8, 3)
+    gray = (_chw(arr[..., :3]) / 255.0 * _GRAY_WEIGHTS).sum(0, keepdim=True)
+    return Decoded((gray - _CURVATURE_MEAN) / _CURVATURE_STD, None)
 
 
 # --------------------------------------------------------------------- Cityscapes

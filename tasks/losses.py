@@ -3,12 +3,14 @@ batch, attacks sum over it, so neither has to undo a reduction the loss already 
 
 A sample's value is the mean over its valid pixels (masked pixels are left out of the
 denominator, unlike Standley's and MTRobust's ``(loss * mask).mean()``, which counts them):
-an image that is half sky then weighs as much as one that is all road.
+an image that is half sky then weighs as much as one that is all road. Training can count
+them as the authors do (``valid_fraction``, a preset's ``train.loss_denominator: all``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -24,12 +26,54 @@ def masked_mean(per_pixel: torch.Tensor, mask: torch.Tensor | None) -> torch.Ten
     return (per_pixel * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)
 
 
-def l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Mean absolute error over valid pixels, per sample."""
-    return masked_mean((pred - target).abs(), mask)
+def valid_fraction(
+    target: torch.Tensor, mask: torch.Tensor | None, ignore_index: int | None = None
+) -> torch.Tensor:
+    """Per sample, the share of pixels a loss averages over (not masked, not ignored).
+
+    A per-sample loss times this is the loss over *all* pixels, masked ones counted in the
+    denominator: MTRobust's ``(loss * mask).mean()`` (a train.loss_denominator of 'all').
+    """
+    first = (target if target.dim() == 4 else target.unsqueeze(1))[:, :1]  # class maps: (B,H,W)
+    valid = torch.ones_like(first, dtype=torch.bool)
+    if ignore_index is not None:
+        valid = first.long() != ignore_index
+    if mask is not None:
+        valid = valid & mask.bool()
+    return valid.float().flatten(1).mean(1)
 
 
-def make_ce_loss(ignore_index: int, class_weights: Sequence[float] | None = None) -> Loss:
+@dataclass(frozen=True)
+class PixelLoss:
+    """A loss that is, per sample, the mean of a per-pixel map over the pixels that count.
+
+    ``pixels(pred, target)`` is the (B,C,H,W) map and ``valid(target, mask)`` the pixels it is
+    averaged over (None: all). Calling it gives the per-sample loss; attacks that weigh
+    pixels one by one (SegPGD, CosPGD) read the map itself, so both stay one definition.
+    """
+
+    pixels: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    valid: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor | None]
+
+    def __call__(
+        self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        return masked_mean(self.pixels(pred, target), self.valid(target, mask))
+
+
+def _abs_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (pred - target).abs()
+
+
+def _mask_only(target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+    return mask
+
+
+# Mean absolute error over valid pixels (and channels), per sample.
+l1_loss = PixelLoss(_abs_error, _mask_only)
+
+
+def make_ce_loss(ignore_index: int, class_weights: Sequence[float] | None = None) -> PixelLoss:
     """Per-pixel cross-entropy over pixels whose label is not ``ignore_index``.
 
     ``class_weights`` (one per output channel) scale each pixel's term by its true class,
@@ -38,9 +82,7 @@ def make_ce_loss(ignore_index: int, class_weights: Sequence[float] | None = None
     """
     weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
 
-    def ce_loss(
-        pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None
-    ) -> torch.Tensor:
+    def ce_pixels(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         labels = target.long().squeeze(1)
         per_pixel = F.cross_entropy(
             pred.float(), labels, ignore_index=ignore_index, reduction="none"
@@ -48,9 +90,10 @@ def make_ce_loss(ignore_index: int, class_weights: Sequence[float] | None = None
         if weights is not None:
             safe = labels.clamp(0, len(weights) - 1)
             per_pixel = per_pixel * weights.to(per_pixel.device)[safe]
-        valid = (labels != ignore_index).unsqueeze(1)
-        if mask is not None:
-            valid = valid & mask
-        return masked_mean(per_pixel.unsqueeze(1), valid)
+        return per_pixel.unsqueeze(1)
 
-    return ce_loss
+    def labelled(target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        valid = (target.long().squeeze(1) != ignore_index).unsqueeze(1)
+        return valid & mask if mask is not None else valid
+
+    return PixelLoss(ce_pixels, labelled)

@@ -50,7 +50,8 @@ from tasks.registry import Task
 log = logging.getLogger(__name__)
 
 FORMAT = "mtsweep-packed"
-VERSION = 1
+# 2: the taskonomy convention masks depth-masked tasks by depth_euclidean (was depth_zbuffer)
+VERSION = 2
 MANIFEST = "manifest.json"
 PROGRESS = "progress.json"
 TARGET_DTYPES = ("float32", "float16")

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from tasks.conventions import get_convention
 from tasks.datasets import DatasetKind, register_dataset
 from tasks.errors import DataError
 from tasks.formats.taskonomy import (
-    DEPTH,
     LAYOUTS,
     MASK,
     OMNIDATA_COMPONENT,
@@ -121,7 +121,9 @@ class TaskonomyDataset(SampleReader):
         super().__init__(tasks, "taskonomy", (int(size), int(size)), cache)
         self.root = Path(root)
         self._depth_masked = any(t.uses_depth_mask for t in self.tasks)
-        self._depth_decode = get_task("taskonomy", DEPTH, self.convention).decode
+        # the depth domain whose validity masks the depth-masked tasks (per convention)
+        self._mask_depth = get_convention(self.convention).depth_mask_domain
+        self._depth_decode = get_task("taskonomy", self._mask_depth, self.convention).decode
         self.layout, present = find_buildings(self.root)
         self.buildings = select_buildings(present, split, buildings, split_set)
         for building in self.buildings:
@@ -149,11 +151,11 @@ class TaskonomyDataset(SampleReader):
                     f"building {building}; regenerate it or drop the task"
                 )
         if self._depth_masked:
-            depth = self.layout.folder(building, DEPTH)
+            depth = self.layout.folder(building, self._mask_depth)
             if not depth.is_dir() and not self.layout.folder(building, MASK).is_dir():
                 raise DataError(
                     f"missing domain folder {depth}: tasks masked by valid depth need a "
-                    f"{MASK} or {DEPTH} folder for building {building}; regenerate the data "
+                    f"{MASK} or {self._mask_depth} folder for building {building}; regenerate the data "
                     "or drop those tasks"
                 )
 
@@ -181,12 +183,14 @@ class TaskonomyDataset(SampleReader):
 
     def _validity(self, view: ViewKey) -> torch.Tensor:
         """Valid-depth pixels of a view: its ``mask`` file if any, else the convention's
-        depth_zbuffer validity (below 16 m for standley, below 64500 for taskonomy)."""
+        depth validity: depth_zbuffer below 16 m (standley), depth_euclidean below 64500
+        (taskonomy, as MTRobust)."""
         mask_file = view.file(self.layout, MASK, MASK)
         if mask_file.is_file():
             arr = read_png(mask_file)
             return torch.from_numpy((arr if arr.ndim == 2 else arr[..., 0]) != 0).unsqueeze(0)
-        return read_label(view.file(self.layout, DEPTH, DEPTH), self._depth_decode, DEPTH).mask
+        depth = self._mask_depth
+        return read_label(view.file(self.layout, depth, depth), self._depth_decode, depth).mask
 
 
 def write_synthetic(out_dir: Path, **kwargs: Any) -> SynthReport:

@@ -11,14 +11,25 @@ import logging
 import sys
 from importlib.metadata import version
 
-from orchestrator.cli import estimate, export, logs, prepare, reduce, run, show, status, synth
+from orchestrator.cli import (
+    compare,
+    estimate,
+    export,
+    logs,
+    prepare,
+    reduce,
+    run,
+    show,
+    status,
+    synth,
+)
 from orchestrator.cli.common import Parser
 from tasks.errors import MtsweepError
 
 __version__ = version("mtsweep")
 
 INTERRUPTED = "interrupted — run the same command to resume"
-COMMANDS = (run, status, logs, show, export, reduce, synth, prepare, estimate)
+COMMANDS = (run, status, logs, show, export, reduce, compare, synth, prepare, estimate)
 
 
 def build_parser() -> Parser:

@@ -23,6 +23,7 @@ from orchestrator.reductions.table import (
     MODEL_COLUMNS,
     ReduceError,
     check_trials,
+    latex_escape,
     over_seeds,
     picture_path,
     primary_rows,
@@ -185,29 +186,8 @@ def _markdown_cell(cell: Cell) -> str:
     return f"<u>{text}</u>" if cell.worse_than_baseline else text
 
 
-_LATEX_SPECIALS = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-    "λ": r"$\lambda$",
-    "↑": r"$\uparrow$",
-    "↓": r"$\downarrow$",
-}
-
-
-def _latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIALS.get(c, c) for c in text)
-
-
 def _latex_cell(cell: Cell) -> str:
-    text = _latex_escape(cell.text)
+    text = latex_escape(cell.text)
     text = rf"\textbf{{{text}}}" if cell.best else text
     return rf"\underline{{{text}}}" if cell.worse_than_baseline else text
 
@@ -217,15 +197,15 @@ def latex(table: pd.DataFrame) -> str:
     best in row bold, multitask worse than baseline underlined."""
     parts = []
     for grid in grids(table):
-        header = " & ".join(["eval", *(_latex_escape(m) for m in grid.models)])
+        header = " & ".join(["eval", *(latex_escape(m) for m in grid.models)])
         body = [
-            " & ".join([_latex_escape(name), *(_latex_cell(c) for c in row)]) + r" \\"
+            " & ".join([latex_escape(name), *(_latex_cell(c) for c in row)]) + r" \\"
             for name, row in zip(grid.evals, grid.cells, strict=True)
         ]
         parts.append(
             "\n".join(
                 [
-                    f"% {_latex_escape(grid.title)}",
+                    f"% {latex_escape(grid.title)}",
                     r"\begin{tabular}{l" + "r" * len(grid.models) + "}",
                     r"\toprule",
                     header + r" \\",

@@ -46,7 +46,12 @@ _MODEL_KEYS = ["model", *MODEL_COLUMNS, "n_tasks"]
 
 def _is_mt_pgd(name: str) -> bool:
     parsed = attack_eval(name)
-    return parsed is not None and parsed.attack == "pgd" and parsed.multitask
+    return (
+        parsed is not None
+        and parsed.attack == "pgd"
+        and parsed.multitask
+        and parsed.combiner == "sum"
+    )
 
 
 def _is_joint_norm(table: pd.DataFrame) -> pd.Series:

@@ -273,6 +273,28 @@ def picture_path(out_dir: Path, stem: str, fmt: str) -> Path:
     return Path(out_dir) / f"{stem}.{fmt}"
 
 
+LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "λ": r"$\lambda$",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters (and λ, arrows) written as LaTeX."""
+    return "".join(LATEX_SPECIALS.get(c, c) for c in text)
+
+
 def write_text(text: str, path: Path) -> Path:
     """A text file (Markdown, LaTeX), atomically."""
     return replace_atomically(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -23,12 +23,13 @@ from torch.utils.data import Dataset
 from attacks.evaluation import evaluate
 from attacks.measures import MEASURES
 from models import build_model
+from models.decoder_init import init_decoders
 from orchestrator.trial.data import data_uses, ensure_data, open_split
 from orchestrator.trial.pictures import prediction_figure
 from orchestrator.trial.result import TrialResult
 from orchestrator.trial.setup import pick_device
 from orchestrator.trial.training import train_model
-from sweeps.presets import ModelConfig
+from sweeps.presets import AUTHORS, ModelConfig
 from sweeps.spec import TrialSpec
 from tasks.augment import Augment, AugmentedDataset
 from tasks.batches import Batch, collate
@@ -138,6 +139,7 @@ def run_trial(
     model = build_model(
         spec.arch, tasks, width=cfg.model.width, init_from=weights_path(cfg.model, root)
     )
+    init_decoders(model, cfg.model.decoder_init)
     trained = train_model(
         model,
         tasks,
@@ -148,6 +150,7 @@ def run_trial(
         device,
         spec.seed,
         adversarial_eval=cfg.adversarial.eval if cfg.adversarial else None,
+        adversarial_weights=cfg.adversarial.weights if cfg.adversarial else "model",
         attacked=attacked,
         on_epoch=on_epoch,
         loader_workers=loader_workers,
@@ -167,6 +170,7 @@ def run_trial(
         device,
         seed=spec.seed,
         first_images=seen,
+        replay=spec.dataset if ev.fidelity == AUTHORS else None,
     )
     metrics = flatten_metrics(nested)
     if ev.select_split and spec.aux_tasks:

@@ -97,10 +97,14 @@ def set_up_training(
     device: torch.device,
     adversarial_eval: str | None = None,
     attacked: Sequence[Task] = (),
+    adversarial_weights: str = "model",
 ) -> TrainingSetup:
     """``model`` moved to ``device`` (channels-last and compiled on CUDA when the preset asks)
     with its loss, optimiser and inputs: clean, or with ``adversarial_eval`` that attack's
-    examples on the first of ``attacked`` alone (``_mt``: on every trained task)."""
+    examples on the first of ``attacked`` alone (``_mt``: on every trained task, weighted by
+    the model's λ, or with ``adversarial_weights`` 'equal' unweighted, as the authors'
+    multitask attacks). The loss averages masked tasks over valid or all pixels as
+    ``cfg.loss_denominator`` says."""
     model.to(device)
     if cfg.channels_last and device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -108,11 +112,14 @@ def set_up_training(
     make_inputs: MakeInputs = clean_inputs
     if adversarial_eval is not None:
         targets = tasks if parse_eval(adversarial_eval).multitask else attacked[:1]
-        make_inputs = adversarial_inputs(model, adversarial_eval, targets, weights)
+        attack_weights = (
+            weights if adversarial_weights == "model" else {t.name: 1.0 for t in targets}
+        )
+        make_inputs = adversarial_inputs(model, adversarial_eval, targets, attack_weights)
     return TrainingSetup(
         model=model,
         forward=forward,
-        criterion=MultiTaskLoss(tasks, weights),
+        criterion=MultiTaskLoss(tasks, weights, all_pixels=cfg.loss_denominator == "all"),
         optimizer=make_optimizer(cfg, model.parameters()),
         make_inputs=make_inputs,
     )

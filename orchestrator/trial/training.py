@@ -192,6 +192,7 @@ def train_model(
     seed: int,
     adversarial_eval: str | None = None,
     attacked: Sequence[Task] = (),
+    adversarial_weights: str = "model",
     on_epoch: Callable[[int, float], None] | None = None,
     loader_workers: int = 0,
 ) -> TrainOutcome:
@@ -201,9 +202,11 @@ def train_model(
 
     With ``adversarial_eval`` (e.g. ``pgd3_eps4`` or ``pgd3_eps4_mt``) the model learns from
     that attack's examples: on the first of ``attacked`` alone, or with ``_mt`` on every
-    trained task.
+    trained task, each by its λ (``adversarial_weights`` 'model') or unweighted ('equal').
     """
-    setup = set_up_training(model, tasks, weights, cfg, device, adversarial_eval, attacked)
+    setup = set_up_training(
+        model, tasks, weights, cfg, device, adversarial_eval, attacked, adversarial_weights
+    )
     optimizer = setup.optimizer
     history: list[float] = []
     start = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from attacks import ATTACK_NAMES, ATTACKS, FGSM, MIM, PGD, Houdini
+from attacks import APGD, ATTACK_NAMES, ATTACKS, FGSM, MIM, PGD, CosPGD, Houdini, SegPGD
 from attacks.eval_names import (
     EvalSpec,
     applies_to,
@@ -28,6 +28,13 @@ NAMES = [
     "pgd10_eps4_mt",
     "fgsm_eps8_mt",
     "pgd3_eps0.5",
+    "segpgd50_eps4",
+    "cospgd50_eps4",
+    "apgd100_eps4",
+    "apgd100_eps4_mt_dgba",
+    "pgd10_eps4_mt_rel",
+    "pgd10_eps4_mt_w0.1",
+    "worst_pgd50_eps4-segpgd50_eps4-apgd100_eps4_mt",
 ]
 
 
@@ -35,7 +42,9 @@ NAMES = [
 def test_names_round_trip(name):
     spec = parse_eval(name)
     assert spec.name == name
-    assert eval_name(spec.attack, spec.steps, spec.eps, spec.multitask) == name
+    if not spec.is_worst:
+        args = (spec.attack, spec.steps, spec.eps, spec.multitask, spec.combiner, spec.aux_weight)
+        assert eval_name(*args) == name
 
 
 def test_parsed_parts():
@@ -88,8 +97,9 @@ def test_pgd_steps_follow_the_papers_rule():
 
 
 def test_attacks_carry_their_names_in_the_papers_row_order():
-    assert ATTACKS == (FGSM, PGD, MIM, Houdini)
-    assert ATTACK_NAMES == tuple(a.name for a in ATTACKS) == ("fgsm", "pgd", "mim", "houdini")
+    assert ATTACKS == (FGSM, PGD, MIM, Houdini, SegPGD, CosPGD, APGD)
+    assert ATTACK_NAMES == tuple(a.name for a in ATTACKS)
+    assert ATTACK_NAMES[:4] == ("fgsm", "pgd", "mim", "houdini")
     for cls in ATTACKS:  # every family round-trips through the grammar to its own class
         name = eval_name(cls.name, 3, 4.0)
         assert isinstance(build_attack(parse_eval(name)), cls)
@@ -132,3 +142,50 @@ def test_training_attacks_take_madry_style_steps():
     assert fgsm.step_size == fgsm.eps == 4 / 255
     with pytest.raises(MtsweepError, match="clean"):
         training_attack(parse_eval("clean"))
+
+
+def test_combiners_and_worst_cases_parse_to_what_they_run():
+    assert parse_eval("pgd10_eps4_mt").combiner == "sum"
+    w = parse_eval("pgd10_eps4_mt_w0.01")
+    assert (w.multitask, w.combiner, w.aux_weight) == (True, "weighted", 0.01)
+    assert parse_eval("mim5_eps4_mt_dgba").combiner == "dgba"
+    worst = parse_eval("worst_fgsm_eps8-pgd10_eps4_mt")
+    assert worst.is_worst and worst.members == ("fgsm_eps8", "pgd10_eps4_mt")
+    assert (worst.steps, worst.eps) == (11, 8.0)  # cost: its members' steps summed
+    assert attack_order("worst") > attack_order("apgd")
+    assert isinstance(build_attack(parse_eval("apgd20_eps4")), APGD)
+    assert build_attack(parse_eval("apgd20_eps4")).step_size == pytest.approx(8 / 255)
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("pgd10_eps4_rel", "malformed"),  # a combiner needs _mt
+        ("pgd10_eps4_mt_w", "malformed"),
+        ("pgd10_eps4_mt_w01", "malformed"),
+        ("houdini10_eps4_mt_rel", "one task at a time"),
+        ("segpgd10_eps4_mt", "one task at a time"),
+        ("worst_pgd10_eps4", "two different"),
+        ("worst_pgd10_eps4-pgd10_eps4", "two different"),
+        ("worst_pgd10_eps4-clean", "not an attack"),
+        ("worst_pgd10_eps4-bogus3_eps4", "unknown attack"),
+    ],
+)
+def test_bad_combiners_and_worst_cases_are_refused(name, says):
+    with pytest.raises(MtsweepError, match=says):
+        parse_eval(name)
+
+
+def test_segpgd_applies_to_segmentation_only_and_worst_to_what_all_members_do():
+    seg, depth = parse_tasks("cityscapes", "segment_semantic,depth")
+    assert applies_to("segpgd5_eps4", [seg]) and not applies_to("segpgd5_eps4", [depth])
+    assert applies_to("cospgd5_eps4", [depth]) and applies_to("apgd5_eps4", [depth])
+    assert not applies_to("worst_pgd5_eps4-segpgd5_eps4", [depth])
+    assert applies_to("worst_pgd5_eps4-segpgd5_eps4", [seg])
+
+
+def test_training_refuses_pixel_weighting_attacks_and_combiners():
+    for name in ("segpgd3_eps4", "cospgd3_eps4", "pgd3_eps4_mt_rel", "worst_pgd3_eps4-fgsm_eps4"):
+        with pytest.raises(MtsweepError, match="training"):
+            training_attack(parse_eval(name))
+    assert isinstance(training_attack(parse_eval("apgd3_eps4_mt")), APGD)

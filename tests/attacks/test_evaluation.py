@@ -76,3 +76,26 @@ def test_first_images_are_what_each_evaluation_saw(trained_net):
         delta = (seen[name] - x).abs()
         assert delta.max() <= 8 / 255 + 1e-6 and delta.max() > 4 / 255  # attacked, in the ball
         assert 0 <= seen[name].min() and seen[name].max() <= 1
+
+
+def test_new_families_and_combiners_run_and_hurt(trained_net):
+    evals = [
+        "clean",
+        "segpgd5_eps8",
+        "cospgd5_eps8",
+        "apgd5_eps8",
+        "pgd5_eps8_mt_dgba",
+        "pgd5_eps8_mt_w0.1",
+    ]
+    res = run(trained_net, evals)
+    clean = res["clean"][SEG.name]["miou"]
+    for name in evals[1:]:
+        assert res[name][SEG.name]["miou"] < clean - 10, name
+    assert res["pgd5_eps8_mt_dgba"] != res["pgd5_eps8_mt_w0.1"]
+
+
+def test_segpgd_on_a_regression_task_is_refused_by_name(random_net):
+    with pytest.raises(MtsweepError, match="segpgd5_eps4.*depth \\(regression\\)"):
+        run(random_net, ["segpgd5_eps4"], attacked=[DEPTH])
+    with pytest.raises(MtsweepError, match="worst_pgd5_eps4-segpgd5_eps4.*depth"):
+        run(random_net, ["worst_pgd5_eps4-segpgd5_eps4"], attacked=[DEPTH])

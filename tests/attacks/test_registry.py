@@ -22,14 +22,18 @@ def scratch_registry():
     base._ORDERED.clear()
 
 
-def test_the_papers_families_come_in_table_row_order():
-    assert attack_classes() == (attacks.FGSM, attacks.PGD, attacks.MIM, attacks.Houdini)
-    assert [a.order for a in attack_classes()] == [1, 2, 3, 4]
+FAMILIES = ("fgsm", "pgd", "mim", "houdini", "segpgd", "cospgd", "apgd")
+
+
+def test_the_papers_families_come_in_table_row_order_then_the_later_ones():
+    assert attack_classes()[:4] == (attacks.FGSM, attacks.PGD, attacks.MIM, attacks.Houdini)
+    assert attack_classes()[4:] == (attacks.SegPGD, attacks.CosPGD, attacks.APGD)
+    assert [a.order for a in attack_classes()] == [1, 2, 3, 4, 5, 6, 7]
     assert attacks.ATTACKS == attack_classes()
-    assert attacks.ATTACK_NAMES == ("fgsm", "pgd", "mim", "houdini")
+    assert attacks.ATTACK_NAMES == FAMILIES
 
 
-def test_a_subclass_with_a_name_registers_itself_after_the_papers_four(scratch_registry):
+def test_a_subclass_with_a_name_registers_itself_after_the_known_ones(scratch_registry):
     class Zero(Attack):
         """Returns x: an attack of no effect."""
 
@@ -51,7 +55,7 @@ def test_a_subclass_with_a_name_registers_itself_after_the_papers_four(scratch_r
     attack = build_attack(spec)
     assert isinstance(attack, Zero) and attack.eps == 4 / 255
     assert eval_name("zero", 1, 4.0) == "zero_eps4"
-    assert attack_order("zero") == 5 > attack_order("houdini")
+    assert attack_order("zero") == len(FAMILIES) + 1 > attack_order("apgd")
     x = torch.rand(1, 3, 4, 4)
     assert torch.equal(attack(x, lambda z: z.sum()), x)
 
@@ -61,11 +65,11 @@ def test_order_places_a_family_and_ties_go_by_name(scratch_registry):
         name = "bpgd"
         order = 2
 
-    assert attacks.ATTACK_NAMES == ("fgsm", "bpgd", "pgd", "mim", "houdini")
+    assert attacks.ATTACK_NAMES == ("fgsm", "bpgd", *FAMILIES[1:])
     assert isinstance(build_attack(parse_eval("bpgd3_eps2")), Second)
 
 
-@pytest.mark.parametrize("bad", ["l2pgd", "PGD", "pgd_x", "", "clean"])
+@pytest.mark.parametrize("bad", ["l2pgd", "PGD", "pgd_x", "", "clean", "worst"])
 def test_a_name_the_grammar_cannot_read_is_refused(scratch_registry, bad):
     with pytest.raises(MtsweepError, match=repr(bad)):
         type("Bad", (Attack,), {"name": bad})
@@ -74,4 +78,4 @@ def test_a_name_the_grammar_cannot_read_is_refused(scratch_registry, bad):
 def test_a_taken_name_is_refused(scratch_registry):
     with pytest.raises(MtsweepError, match="'pgd' .* is taken by attacks.pgd.PGD"):
         type("Other", (Attack,), {"name": "pgd"})
-    assert attacks.ATTACK_NAMES == ("fgsm", "pgd", "mim", "houdini")
+    assert attacks.ATTACK_NAMES == FAMILIES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attacks import FGSM, MIM, PGD, Houdini
+from attacks import APGD, FGSM, MIM, PGD, CosPGD, Houdini, SegPGD
 from attacks.objectives import task_objective
 from tests.attacks.tinymodels import SEG, TinyNet, make_batch
 
@@ -25,6 +25,9 @@ def all_attacks(steps: int = 5):
         MIM(EPS, STEP, steps),
         MIM(EPS, STEP, steps, decay=0.5, random_start=True),
         Houdini(EPS, STEP, steps),
+        SegPGD(EPS, STEP, steps),
+        CosPGD(EPS, STEP, steps),
+        APGD(EPS, steps),
     ]
 
 

@@ -127,6 +127,24 @@ def test_multitask_loss_is_the_weighted_sum():
         MultiTaskLoss(TASKONOMY, {"segment_semantic": 1.0, "depth_zbuffer": 0.1})
 
 
+def test_all_pixel_denominators_count_masked_and_ignored_pixels_as_the_authors():
+    tasks = parse_tasks("taskonomy", "sd")
+    model = build_model("resnet18", tasks, 8)
+    x, targets, masks = _batch(tasks)
+    targets["segment_semantic"][:, :4] = 0  # ignored ("uncertain") rows
+    out = model(x)
+    weights = {"segment_semantic": 1.0, "depth_zbuffer": 0.5}
+    _, valid = MultiTaskLoss(tasks, weights)(out, targets, masks)
+    _, every = MultiTaskLoss(tasks, weights, all_pixels=True)(out, targets, masks)
+    d, mask = "depth_zbuffer", masks["depth_zbuffer"]
+    theirs_d = ((out[d] - targets[d]).abs() * mask).mean()  # MTRobust l1_loss_mask
+    assert torch.allclose(every[d], theirs_d, rtol=1e-5) and every[d] < valid[d]
+    s, labels = "segment_semantic", targets["segment_semantic"]
+    ce = nn.functional.cross_entropy(out[s], labels, ignore_index=0, reduction="none")
+    kept = ((labels != 0) & masks[s][:, 0]).float()
+    assert torch.allclose(every[s], (ce * kept).mean(), rtol=1e-5) and every[s] < valid[s]
+
+
 def test_a_few_steps_lower_the_loss():
     torch.manual_seed(0)
     tasks = parse_tasks("taskonomy", "sd")

@@ -8,12 +8,14 @@ what is tested is the sweep's own tasks, evaluations, measures and reduction.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from orchestrator.cli import main
+from orchestrator.reductions.table import read_summary
 from orchestrator.sweep.mlflow_store import default_tracking_uri
 from sweeps.definition import load_sweep
 from tests.helpers.mlflow_runs import runs_of
@@ -163,3 +165,68 @@ def test_lambda_selection_picks_per_pair_on_validation_and_reports_test(
         best = max(w for w, (v, _) in chosen.items() if v == best_value)  # a tie: larger λ_a
         assert cell["aux_weight"] == best and cell["value"] == pytest.approx(chosen[best][1])
         assert cell["alt_aux_weight"] == next(w for w in chosen if w != best)
+
+
+# The sweep's step counts cut to a test's budget, their order kept (10 < 50 ≤ 100 < 200).
+FEW_STEPS = {10: 1, 50: 2, 100: 2, 200: 3}
+
+
+# One evaluation of each kind of taskonomy-attack-strength.
+ATTACK_STRENGTH_KINDS = (
+    "clean",
+    "pgd10_eps4",
+    "pgd200_eps4",
+    "segpgd50_eps4",
+    "apgd100_eps4",
+    "worst_pgd200_eps4-segpgd50_eps4-cospgd50_eps4-apgd100_eps4",
+    "pgd50_eps4_mt_dgba",
+)
+
+
+def _few_steps(name: str) -> str:
+    """An evaluation name with every step count replaced by its FEW_STEPS value."""
+    return re.sub(r"(\d+)(?=_eps)", lambda m: str(FEW_STEPS[int(m[1])]), name)
+
+
+def test_taskonomy_attack_strength(tmp_path, sweep_yaml, ray_local):
+    """Two tasks of the 5×5 subset, one evaluation of each kind at 1–3 steps; every cell
+    of the reduction is the improvement of its runs' logged values, and SegPGD cells
+    exist for the segmentation main task only."""
+    own = load_sweep("taskonomy-attack-strength").evals
+    kept = [e for e in own if e in ATTACK_STRENGTH_KINDS]
+    assert len(kept) == len(ATTACK_STRENGTH_KINDS)
+    evals = [_few_steps(e) for e in kept]
+    path = sweep_yaml(
+        {
+            "models.pairs.tasks": ["s", "d"],
+            **{f"presets.smoke.{k}": v for k, v in TINY_BUDGET.items()},
+            "presets.smoke.evals": evals,
+        },
+        base="taskonomy-attack-strength",
+    )
+    out = tmp_path / "run"
+    runs = run_sweep(path, out, 4, "taskonomy-attack-strength/smoke")
+    table = pd.read_parquet(out / "results" / "attack_strength.parquet")
+    logged = {
+        (r.data.tags["mtsweep.main_task"], r.data.tags["mtsweep.aux_tasks"]): r.data.metrics
+        for r in runs
+    }
+    cells = table[(table["kind"] == "attack") & table["aux_task"].notna()]
+    seg_only = {e for e in evals if e.startswith(("segpgd", "worst_pgd3_eps4-segpgd"))}
+    assert set(cells["eval"]) == set(evals) and len(cells) == 2 * len(evals) - len(seg_only)
+    assert set(cells[cells["eval"].isin(seg_only)]["main_task"]) == {"segment_semantic"}
+    for cell in cells.itertuples():
+        metric = f"{cell.eval}/{cell.main_task}/{cell.metric}"
+        assert cell.value == pytest.approx(logged[(cell.main_task, cell.aux_task)][metric])
+        assert cell.baseline == pytest.approx(logged[(cell.main_task, "")][metric])
+    norms = table[(table["kind"] == "grad_norm") & table["aux_task"].notna()]
+    assert set(norms["metric"]) == {"clean", "pgd10_eps4"}  # task_grad_l1's default points
+    assert len(norms) == 4 and (norms["value"] > 0).all()
+    for cell in norms.itertuples():
+        metric = f"task_grad_l1/{cell.main_task}/{cell.metric}"
+        assert cell.value == pytest.approx(logged[(cell.main_task, cell.aux_task)][metric])
+    summary = (out / "results" / "attack_strength.md").read_text()
+    assert summary.count("| resnet18 |") == len(evals)
+    assert "missing" not in read_summary(out / "results" / "attack_strength.parquet")
+    for picture in ("attack_strength.png", "fig7_clean.png"):
+        assert (out / "results" / picture).stat().st_size > 1000

@@ -111,3 +111,15 @@ def test_a_relative_init_from_is_looked_up_in_the_data_root(tmp_path):
     assert weights_path(ModelConfig(init_from="drn.pth"), tmp_path) == tmp_path / "drn.pth"
     absolute = tmp_path / "elsewhere" / "drn.pth"
     assert weights_path(ModelConfig(init_from=str(absolute)), tmp_path / "data") == absolute
+
+
+def test_an_equal_weight_training_attack_trains_another_model(train_set, tmp_path):
+    """weights: equal sums the tasks' losses unweighted (the authors' multitask attack);
+    'model' weighs normal at its λ 0.1, so the attack, and the model it trains, differ."""
+    cfg = dataclasses.replace(CFG, epochs=1, max_steps_per_epoch=1)
+    adv = {"adversarial_eval": "pgd1_eps8_mt", "attacked": TASKS}
+    by_model, _ = train(train_set, tmp_path / "m", cfg, **adv)
+    equal, _ = train(train_set, tmp_path / "e", cfg, adversarial_weights="equal", **adv)
+    # training is deterministic (test_continued_after_a_restart_…): a difference is the attack
+    pairs = zip(by_model.parameters(), equal.parameters(), strict=True)
+    assert not all(torch.equal(a, b) for a, b in pairs)

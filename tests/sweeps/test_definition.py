@@ -181,3 +181,28 @@ def test_set_is_applied_and_merged_once_for_every_reader(monkeypatch):
     assert sweep.resolved("smoke", overrides)["train"]["epochs"] == 2
     assert applied == [overrides]  # once, whoever asks
     assert [(s.config.train.epochs, s.evals) for s in specs] == [(2, ("clean",))]
+
+
+def test_fidelity_authors_replays_the_authors_and_paper_moves_no_key():
+    sweep = load_sweep("taskonomy-pairs")
+    raw = sweep.presets["paper"]
+    default = sweep.expand("paper", require_data=False)
+    said_paper = sweep.expand("paper", require_data=False, overrides=["fidelity=paper"])
+    assert [s.trial_key for s in said_paper] == [s.trial_key for s in default]
+    authors = sweep.expand("paper", require_data=False, overrides=["fidelity=authors"])
+    assert "fidelity" not in raw and all(
+        s.data["convention"] == "mtrobust" and s.evaluation["fidelity"] == "authors"
+        for s in authors
+    )
+    assert not {s.trial_key for s in authors} & {s.trial_key for s in default}
+    resolved = sweep.resolved("paper", ["fidelity=authors"])
+    assert resolved["evaluation"]["fidelity"] == "authors"
+    assert resolved["data"]["convention"] == "mtrobust"
+    city = load_sweep("cityscapes-single-task-attack").expand(
+        "smoke", overrides=["fidelity=authors"]
+    )
+    assert all(s.evaluation["fidelity"] == "authors" and "convention" not in s.data for s in city)
+    with pytest.raises(
+        SweepError, match=r"presets\.paper\.fidelity: expected one of paper, authors"
+    ):
+        sweep.expand("paper", require_data=False, overrides=["fidelity=author"])

@@ -22,6 +22,7 @@ def test_every_paper_experiment_is_a_builtin_sweep():
         "cityscapes-multitask-attack",
         "cityscapes-adversarial-training",
         "output-dimensionality",
+        "taskonomy-attack-strength",
     }
 
 
@@ -140,3 +141,38 @@ def test_trials_with_one_model_are_distinct_models(name):
     """Each trial of these sweeps trains its own model: all its evaluations share it."""
     specs = load_sweep(name).expand("smoke")
     assert len({s.model_key for s in specs}) == len(specs)
+
+
+@pytest.mark.parametrize("preset", ["smoke", "paper"])
+@pytest.mark.parametrize("arch", [[], ["arch=resnet50"]])
+def test_taskonomy_attack_strength_models_are_taskonomy_pairs_models(preset, arch):
+    """The 5×5 subset's 25 models, each the very model (model key) taskonomy-pairs trains."""
+    specs = load_sweep("taskonomy-attack-strength").expand(
+        preset, data_root="/data", overrides=arch
+    )
+    pairs = load_sweep("taskonomy-pairs").expand(preset, data_root="/data", overrides=arch)
+    by_model = {(s.main_tasks, s.aux_tasks): s for s in pairs}
+    subset = {"segment_semantic", "depth_zbuffer", "depth_euclidean", "normal", "edge_occlusion"}
+    assert len(specs) == 25 and {t for s in specs for t in s.train_tasks} == subset
+    assert sum(1 for s in specs if s.aux_tasks) == 20
+    for s in specs:
+        twin = by_model[(s.main_tasks, s.aux_tasks)]
+        assert s.model_key == twin.model_key and s.weights == twin.weights
+        assert s.trial_key != twin.trial_key  # other evaluations: other trials, one model
+        assert s.attacked == s.train_tasks and s.report == s.main_tasks
+        assert "clean" in s.evals and s.measures == ("task_grad_l1",)
+
+
+def test_single_task_evaluations_are_kept_for_the_main_task_when_all_tasks_are_attacked():
+    """With ``attacked: all`` a single-task attack still hits the main task only, so a
+    segmentation-only attack is kept for s+d and dropped for d+s."""
+    specs = load_sweep("taskonomy-attack-strength").expand(
+        "smoke", tasks=["s", "d"], overrides=["evals=[clean, houdini5_eps4, pgd5_eps4_mt]"]
+    )
+    evals = {(s.main_tasks[0], s.aux_tasks): s.evals for s in specs}
+    assert evals[("segment_semantic", ("depth_zbuffer",))] == (
+        "clean",
+        "houdini5_eps4",
+        "pgd5_eps4_mt",
+    )
+    assert evals[("depth_zbuffer", ("segment_semantic",))] == ("clean", "pgd5_eps4_mt")

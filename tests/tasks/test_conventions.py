@@ -14,7 +14,7 @@ from tasks.registry import DATASETS, get_task, tasks_of
 
 
 def test_names_and_default() -> None:
-    assert tuple(CONVENTIONS) == ("standley", "taskonomy")
+    assert tuple(CONVENTIONS) == ("standley", "taskonomy", "mtrobust")
     assert DEFAULT_CONVENTION == "standley"
     assert get_task("taskonomy", "d").convention == "standley"
     assert get_task("taskonomy", "d", convention="taskonomy").convention == "taskonomy"
@@ -67,3 +67,28 @@ def test_taskonomy_segmentation_loss_weighs_classes_by_the_prior() -> None:
     assert plain.item() == pytest.approx(math.log(18))
     mean_weight = (SEMSEG_PRIOR_FACTOR[0] + SEMSEG_PRIOR_FACTOR[4]) / 2
     assert weighted.item() == pytest.approx(math.log(18) * mean_weight, rel=1e-5)
+
+
+def test_mtrobust_reads_curvature_as_one_gray_channel_into_near_constant_targets() -> None:
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)  # real k1, k2 codes vary
+    real = decoded("principal_curvature", "taskonomy", raw)
+    authors = decoded("principal_curvature", "mtrobust", raw)
+    assert real.shape == authors.shape == (2, 8, 8)
+    assert float(real.std()) > 1.0
+    gray = (raw / 255.0) @ np.array([0.2125, 0.7154, 0.0721])  # skimage's rgb2gray
+    assert torch.allclose(authors[0], torch.tensor((gray - 123.572) / 31.922, dtype=torch.float32))
+    for channel, centre in ((0, -3.87), (1, -5.545)):  # the review's ≈ −3.87 and ≈ −5.54
+        values = authors[channel]
+        assert abs(float(values.mean()) - centre) < 0.03
+        assert float(values.max() - values.min()) <= 0.05
+    # every other task decodes as under 'taskonomy'
+    for a, b in zip(
+        tasks_of("taskonomy", "taskonomy"), tasks_of("taskonomy", "mtrobust"), strict=True
+    ):
+        if a.name != "principal_curvature":
+            assert (a.decode, a.loss, a.target_from_input) == (
+                b.decode,
+                b.loss,
+                b.target_from_input,
+            )

@@ -32,11 +32,14 @@ def view_arrays(seed: int) -> dict[str, np.ndarray]:
     depth[0, PX - 1] = 8192  # exactly at the threshold: invalid
     normal = rng.integers(0, 256, (PX, PX, 3)).astype(np.uint8)
     normal[:, :INVALID_COLS] = 128
+    euclidean = rng.integers(1500, 5000, (PX, PX)).astype(np.uint16)
+    euclidean[-4:] = 65535  # its own invalid rows: what the taskonomy convention masks with
     shade = rng.integers(0, 256, (PX, PX)).astype(np.uint8)
     seg = np.array(SEG_CLASSES, dtype=np.uint8)[rng.integers(0, len(SEG_CLASSES), (4, 4))]
     return {
         "rgb": rng.integers(0, 256, (PX, PX, 3)).astype(np.uint8),
         "depth_zbuffer": depth,
+        "depth_euclidean": euclidean,
         "normal": normal,
         "reshading": np.stack([shade] * 3, axis=-1),
         "edge_texture": rng.integers(0, 4000, (PX, PX)).astype(np.uint16),
@@ -228,8 +231,12 @@ def test_taskonomy_convention_reads_log_depth_valid_below_64500(sample_root) -> 
     raw = written[("allensville", "point_1_view_0")]["depth_zbuffer"]
     valid = torch.from_numpy(raw < 64500)[None]
     assert valid[0, 0, PX - 1]  # 8192: invalid for Standley, valid here
-    assert torch.equal(sample["masks"]["depth_zbuffer"], valid)
-    assert torch.equal(sample["masks"]["normal"], valid)
+    # the depth-masked tasks are masked where depth_euclidean is invalid, as MTRobust
+    euclid = written[("allensville", "point_1_view_0")]["depth_euclidean"]
+    euclid_valid = torch.from_numpy(euclid < 64500)[None]
+    assert not euclid_valid[..., -4:, :].any()
+    assert torch.equal(sample["masks"]["normal"], euclid_valid)
+    assert torch.equal(sample["masks"]["depth_zbuffer"], valid & euclid_valid)
     expected = torch.log1p(torch.from_numpy(raw.astype(np.float32)))[None] / math.log(65536)
     assert torch.allclose(sample["targets"]["depth_zbuffer"][valid], expected[valid])
     assert torch.allclose(sample["targets"]["autoencoder"], sample["image"] * 2 - 1)

@@ -17,8 +17,14 @@ from tests.orchestrator.reductions.conftest import is_picture
 
 
 def test_every_module_but_the_helpers_is_a_reduction_with_the_three_functions():
-    assert reduction_names() == ("attack_table", "fig7", "multitask_attack", "output_dim")
-    assert tuple(REDUCTIONS) == reduction_names() and len(REDUCTIONS) == 4
+    assert reduction_names() == (
+        "attack_strength",
+        "attack_table",
+        "fig7",
+        "multitask_attack",
+        "output_dim",
+    )
+    assert tuple(REDUCTIONS) == reduction_names() and len(REDUCTIONS) == 5
     for name in reduction_names():
         module = get_reduction(name)
         assert module is REDUCTIONS[name] and module.__name__ == f"orchestrator.reductions.{name}"
@@ -27,7 +33,9 @@ def test_every_module_but_the_helpers_is_a_reduction_with_the_three_functions():
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ReduceError, match="unknown reduction 'fig8'; known: attack_table, fig7,"):
+    with pytest.raises(
+        ReduceError, match="unknown reduction 'fig8'; known: attack_strength, attack_table, fig7,"
+    ):
         get_reduction("fig8")
     with pytest.raises(ReduceError, match="unknown reduction 'naming'"):
         get_reduction("naming")  # a helper, not a reduction
@@ -53,7 +61,8 @@ def test_a_new_module_is_a_reduction_and_one_without_the_functions_is_refused(tm
         from orchestrator.reductions import REDUCTIONS, get_reduction, reduction_names
         from orchestrator.reductions.table import ReduceError
         assert reduction_names() == (
-            "attack_table", "fig7", "half_done", "multitask_attack", "output_dim", "row_count"
+            "attack_strength", "attack_table", "fig7", "half_done", "multitask_attack",
+            "output_dim", "row_count",
         ), reduction_names()
         assert "matplotlib" not in sys.modules
         assert REDUCTIONS["row_count"].summary(pd.DataFrame({"a": [1, 2]})) == "2 rows"
