@@ -3,8 +3,12 @@
     import mtsweep
     mtsweep.run("taskonomy-pairs", tasks=["s", "d", "n"], overrides={"train.epochs": 3},
                 out="runs/fig7-small")
+    mtsweep.status("runs/fig7-small").states          # Counter({'FINISHED': 9})
     trials = mtsweep.trials("runs/fig7-small")        # the trials table (docs/formats.md §4)
     fig7 = mtsweep.results("runs/fig7-small")["fig7"]  # the reduced result table
+
+``run`` shows the driver's progress lines while it runs (``progress=False``: quiet), or
+hands each ``ProgressReport`` to a function of yours (``progress=callback``).
 
 Everything the CLI does goes through the same life cycle (``orchestrator.sweep``), so a run
 started here resumes from the CLI and the other way round.
@@ -17,8 +21,11 @@ API functions import the orchestrator when called.
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +33,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+if TYPE_CHECKING:
+    from orchestrator.sweep.progress import ProgressReport
+    from orchestrator.sweep.reading import SweepStatus
+
 __version__ = version("mtsweep")
-__all__ = ["__version__", "results", "run", "trials"]
+__all__ = ["__version__", "results", "run", "status", "trials"]
 
 
 def _override_text(key: str, value: Any) -> str:
@@ -49,6 +60,7 @@ def run(
     address: str | None = None,
     num_cpus: int | None = None,
     reduce: bool = True,
+    progress: bool | Callable[[ProgressReport], None] = True,
     extend: bool = False,
 ) -> Counter[str]:
     """Run (or resume) a sweep; returns the count of trials by MLflow state.
@@ -56,6 +68,9 @@ def run(
     ``overrides`` are ``--set`` pairs: ``{"train.epochs": 3}`` changes the preset exactly as
     the same edit of the YAML would (and so the trials' identity). An ``out`` that holds the
     sweep with other tasks, seeds or overrides is refused unless ``extend`` (as ``--extend``).
+    ``progress``: True shows the driver's lines (the plan, progress, each failure) on stderr
+    where logging is not set up (a notebook); a function gets each ``ProgressReport``
+    instead; False is quiet.
     """
     from orchestrator.sweep.lifecycle import reduce_run, run_sweep
     from orchestrator.sweep.plan import NO_REDUCTION, Request, make_plan
@@ -72,10 +87,45 @@ def run(
         storage=str(storage) if storage else None,
     )
     plan = guard_request(make_plan(request, out=Path(out) if out else None), extend=extend)
-    states = run_sweep(plan, address=address, num_cpus=num_cpus)
-    if reduce and plan.sweep.reduction != NO_REDUCTION and states.get("FINISHED"):
-        reduce_run(plan)
+    listener = progress if callable(progress) else None
+    with _driver_lines(shown=progress is True):
+        states = run_sweep(plan, address=address, num_cpus=num_cpus, on_progress=listener)
+        if reduce and plan.sweep.reduction != NO_REDUCTION and states.get("FINISHED"):
+            reduce_run(plan)
     return states
+
+
+DRIVER_LOGGERS = ("mtsweep", "orchestrator")  # the driver's lines: plan, progress, failures
+
+
+@contextmanager
+def _driver_lines(shown: bool) -> Iterator[None]:
+    """The driver's log lines on stderr for the call, unless logging is set up already."""
+    if not shown or logging.getLogger().handlers:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    loggers = [logging.getLogger(name) for name in DRIVER_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+
+
+def status(out: str | Path) -> SweepStatus:
+    """Each trial's state in run folder ``out`` (``.states`` counts them by state,
+    ``.of("FAILED")`` lists the failed ones with their error line)."""
+    from orchestrator.sweep.plan import read_run_folder
+    from orchestrator.sweep.reading import sweep_status
+
+    return sweep_status(read_run_folder(Path(out)) or _plan_of(out))
 
 
 def _plan_of(out: str | Path):
@@ -86,7 +136,7 @@ def _plan_of(out: str | Path):
 
 def trials(out: str | Path) -> pd.DataFrame:
     """The trials table of the sweep run in ``out`` (one row per final metric)."""
-    from orchestrator.sweep.lifecycle import export_trials
+    from orchestrator.sweep.reading import export_trials
 
     return export_trials(_plan_of(out))
 

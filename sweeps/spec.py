@@ -15,17 +15,16 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from attacks.measures import MEASURES
-from sweeps.presets import (
-    AdversarialConfig,
-    DataConfig,
-    EvalConfig,
-    ModelConfig,
-    TrainConfig,
-    parse_block,
-)
+if TYPE_CHECKING:
+    from sweeps.presets import (
+        AdversarialConfig,
+        DataConfig,
+        EvalConfig,
+        ModelConfig,
+        TrainConfig,
+    )
 
 KEY_LENGTH = 16
 # Training settings that change how a trial runs, not what it computes: not in the keys.
@@ -80,6 +79,17 @@ class TrialSpec:
     @cached_property
     def config(self) -> TrialConfig:
         """The blocks parsed once (the sweep loader has already checked them)."""
+        # Here, not at the top: reading a run's recorded trials needs no presets (nor torch).
+        from attacks.measures import MEASURES
+        from sweeps.presets import (
+            AdversarialConfig,
+            DataConfig,
+            EvalConfig,
+            ModelConfig,
+            TrainConfig,
+            parse_block,
+        )
+
         return TrialConfig(
             data=parse_block(DataConfig, self.data, "data"),
             model=parse_block(ModelConfig, self.model, "model"),

@@ -28,6 +28,7 @@ from orchestrator.cli.common import Parser
 
 __version__ = version("mtsweep")
 
+INTERRUPTED = "interrupted — run the same command to resume"
 COMMANDS = (run, status, logs, show, export, reduce, compare, synth, prepare, estimate)
 
 
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handle(args)
     except KeyboardInterrupt:
-        sys.stderr.write("mtsweep: interrupted; run the same command again to resume\n")
+        sys.stderr.write(f"{INTERRUPTED}\n")
         return 130
     except MtsweepError as e:
         sys.stderr.write(f"mtsweep: error: {e}\n")

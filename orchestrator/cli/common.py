@@ -163,12 +163,36 @@ def plan_of(args: argparse.Namespace, require_data: bool = False, **flags):
     return with_recorded_extensions(plan, require_data=require_data, **flags)
 
 
+def run_of(args: argparse.Namespace):
+    """What a reading command asks about: the trials recorded in ``--out`` when the
+    arguments only name the folder (read without loading the sweep's code), else the plan
+    of the arguments."""
+    from orchestrator.sweep.plan import read_run_folder
+
+    narrowed = args.overrides or any(
+        getattr(args, name, None) for name in ("preset", "tasks", "seeds", "data_root")
+    )
+    if args.sweep is None and args.out is not None and not narrowed:
+        folder = read_run_folder(args.out)
+        if folder is not None:
+            if args.tracking_uri:
+                folder.tracking_uri = args.tracking_uri
+            return folder
+    return plan_of(args)
+
+
+# MLflow's run states as the CLI names them; KILLED is a trial whose driver was stopped.
+STATE_NAMES = {
+    "FINISHED": "finished",
+    "FAILED": "failed",
+    "RUNNING": "running",
+    "KILLED": "interrupted",
+    "PENDING": "pending",
+}
+
+
 def states_line(states, total: int) -> str:
-    parts = [
-        f"{states.get(s, 0)} {s.lower()}"
-        for s in ("FINISHED", "FAILED", "RUNNING", "PENDING")
-        if states.get(s, 0)
-    ]
+    parts = [f"{states[s]} {name}" for s, name in STATE_NAMES.items() if states.get(s, 0)]
     return f"trials: {total} in all: " + ", ".join(parts)
 
 

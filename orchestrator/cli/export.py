@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.cli.common import CliError, plan_of, sweep_args
+from orchestrator.cli.common import CliError, run_of, sweep_args
 
 SUFFIXES = (".parquet", ".csv")  # the formats of --to, named by its suffix
 
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 
 def handle(args) -> int:
     from mtsweep.atomic import replace_atomically, write_parquet
-    from orchestrator.sweep.lifecycle import export_trials
+    from orchestrator.sweep.reading import export_trials
 
     if args.to.is_dir():
         raise CliError(f"--to {args.to} is a directory; give a .parquet or .csv file path")
@@ -34,7 +34,7 @@ def handle(args) -> int:
             f"--to {args.to}: unknown suffix {args.to.suffix or '(none)'!r}; "
             "name a .parquet or .csv file"
         )
-    table = export_trials(plan_of(args))
+    table = export_trials(run_of(args))
     if suffix == ".csv":
         replace_atomically(args.to, lambda tmp: table.to_csv(tmp, index=False))
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.cli.common import CliError, plan_of, sweep_args
+from orchestrator.cli.common import CliError, run_of, sweep_args
 
 
 def add_parser(sub) -> None:
@@ -17,13 +17,13 @@ def add_parser(sub) -> None:
 
 
 def handle(args) -> int:
-    from orchestrator.sweep.lifecycle import open_tracker
+    from orchestrator.sweep.reading import open_tracker
 
-    plan = plan_of(args)
+    plan = run_of(args)
     matches = [s for s in plan.specs if s.trial_key.startswith(args.trial)]
     if len(matches) != 1:
         raise CliError(
-            f"{args.trial!r} matches {len(matches)} trials of {plan.sweep.name}/{plan.preset}; "
+            f"{args.trial!r} matches {len(matches)} trials of {plan.sweep_name}/{plan.preset}; "
             "give more of its key (see 'mtsweep status' or 'mtsweep show')"
         )
     spec = matches[0]

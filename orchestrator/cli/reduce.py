@@ -103,7 +103,7 @@ def handle(args) -> int:
         reduction = args.reduction
     else:
         from orchestrator.cli.common import plan_of
-        from orchestrator.sweep.lifecycle import export_trials
+        from orchestrator.sweep.reading import export_trials
 
         plan = plan_of(
             argparse.Namespace(

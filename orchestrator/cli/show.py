@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from orchestrator.cli.common import plan_of, sweep_args
+from orchestrator.cli.common import plan_of, run_of, sweep_args
 
 
 def add_parser(sub) -> None:
@@ -43,13 +43,14 @@ def handle_list(args) -> int:
 def handle_show(args) -> int:
     import yaml
 
-    plan = plan_of(args)
     if args.config:
+        plan = plan_of(args)
         resolved = plan.sweep.resolved(plan.preset, list(plan.request.overrides))
         print(f"# {plan.sweep.name}/{plan.preset}, every default filled in")
         print(yaml.safe_dump(resolved, sort_keys=False).rstrip())
         return 0
-    print(f"{plan.sweep.name}/{plan.preset}: {len(plan.specs)} trials (out: {plan.out})")
+    plan = run_of(args)  # a recorded run folder: its trials, without loading the sweep
+    print(f"{plan.sweep_name}/{plan.preset}: {len(plan.specs)} trials (out: {plan.out})")
     rows = [
         (
             s.trial_key,
@@ -65,6 +66,7 @@ def handle_show(args) -> int:
     for row in [header, *rows]:
         cells = "  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True))
         print(f"{cells}  {row[4]}")
-    if plan.sweep.needs_data_root(plan.preset) and not plan.request.data_root:
+    sweep = getattr(plan, "sweep", None)  # a recorded folder has run: it had its data
+    if sweep is not None and sweep.needs_data_root(plan.preset) and not plan.request.data_root:
         print("(this preset reads real data: 'mtsweep run' needs --data-root)")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from orchestrator.cli.common import plan_of, states_line, sweep_args
+from orchestrator.cli.common import run_of, states_line, sweep_args
 
 ALL_FINISHED, SOME_FAILED, UNFINISHED = 0, 1, 3
 
@@ -26,26 +26,23 @@ def _elapsed(start_ms: int) -> str:
 
 
 def handle(args) -> int:
-    from orchestrator.sweep.lifecycle import in_state, read_snapshot, trial_states
-    from orchestrator.sweep.tracking import NoResultsError
+    from orchestrator.sweep.reading import sweep_status
 
-    plan = plan_of(args)
-    name = f"{plan.sweep.name}/{plan.preset}"
-    try:
-        snapshot = read_snapshot(plan)  # the one search of the experiment
-    except NoResultsError:
-        print(f"{name}: nothing has run yet ({len(plan.specs)} trials pending; out: {plan.out})")
+    status = sweep_status(run_of(args))
+    name = f"{status.sweep}/{status.preset}"
+    total = len(status.trials)
+    if not status.ran:
+        print(f"{name}: nothing has run yet ({total} trials pending; out: {status.out})")
         return UNFINISHED
-    states = trial_states(plan, snapshot)
-    print(f"{name}: " + states_line(states, len(plan.specs)))
-    for spec, run in in_state(plan, "RUNNING", snapshot):
-        epoch = run.epoch or f"0/{spec.config.train.epochs}"
+    states = status.states
+    print(f"{name}: " + states_line(states, total))
+    for t in status.of("RUNNING"):
         print(
-            f"  RUNNING {spec.trial_key} {spec.label}: epoch {epoch}, node {run.node}, "
-            f"{_elapsed(run.start_ms)} elapsed"
+            f"  RUNNING {t.trial_key} {t.label}: epoch {t.epoch}, node {t.node or '?'}, "
+            f"{_elapsed(t.started_ms)} elapsed"
         )
-    for spec, run in in_state(plan, "FAILED", snapshot):
-        print(f"  FAILED {spec.trial_key} {spec.label}: {run.error}")
+    for t in status.of("FAILED"):
+        print(f"  FAILED {t.trial_key} {t.label}: {t.error}")
     if states.get("FAILED"):
         return SOME_FAILED
-    return ALL_FINISHED if states.get("FINISHED", 0) == len(plan.specs) else UNFINISHED
+    return ALL_FINISHED if states.get("FINISHED", 0) == total else UNFINISHED

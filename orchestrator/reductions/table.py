@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,9 @@ import pyarrow.parquet as pq
 
 from mtsweep.atomic import replace_atomically
 from mtsweep.errors import MtsweepError
-from tasks.registry import Task, UnknownTaskError, get_task
+
+if TYPE_CHECKING:
+    from tasks.registry import Task
 
 # The trials table (docs/formats.md §4), the one definition: the exporter writes these columns.
 TRIALS_COLUMNS = (
@@ -91,6 +94,8 @@ class ReduceError(MtsweepError):
 
 def task_of(dataset: str, name: str) -> Task:
     """The registry's task, or ReduceError naming the unknown one."""
+    from tasks.registry import UnknownTaskError, get_task  # torch: not for table readers
+
     try:
         return get_task(dataset, name)
     except UnknownTaskError as err:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import pandas as pd
-
 from orchestrator.sweep.lease import DriverLease
-from orchestrator.sweep.mlflow_schema import DATA_TAG, GIT_COMMIT_TAG, VERSION_TAG, TrialRecord
+from orchestrator.sweep.mlflow_schema import DATA_TAG, GIT_COMMIT_TAG, VERSION_TAG
 from orchestrator.sweep.mlflow_store import TrackingError, quiet_libraries, redact
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.parent_run import (
@@ -31,12 +33,13 @@ from orchestrator.sweep.preflight import (
     preflight,
     real_data_fingerprints,
 )
+from orchestrator.sweep.progress import ProgressReport
 from orchestrator.sweep.provenance import code_version
 from orchestrator.sweep.ray_backend import BeforeTrial
+from orchestrator.sweep.reading import export_trials, follow_move, open_tracker
 from orchestrator.sweep.snapshot import Snapshot
 from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.data import data_uses, ensure_data
-from sweeps.spec import TrialSpec
 
 log = logging.getLogger("mtsweep")
 
@@ -48,13 +51,19 @@ def run_sweep(
     num_cpus: int | None = None,
     before_trial: BeforeTrial | None = None,
     rerun: list[str] | None = None,
+    on_progress: Callable[[ProgressReport], None] | None = None,
 ) -> Counter[str]:
     """Run every unfinished trial of the plan; returns the final MLflow states.
 
     ``rerun`` ('failed', 'all' or trial keys) runs those trials again although they ended:
-    their earlier runs stay, marked superseded.
+    their earlier runs stay, marked superseded. ``on_progress`` gets each progress report.
     """
-    from orchestrator.sweep.ray_backend import apply_ray_defaults, run_pending, start_ray
+    from orchestrator.sweep.ray_backend import (
+        apply_ray_defaults,
+        run_pending,
+        start_ray,
+        stop_ray,
+    )
 
     apply_ray_defaults()  # before the recorder (Tune) imports Ray
     from orchestrator.sweep.recorder import ingest_kept_results
@@ -69,11 +78,12 @@ def run_sweep(
         check_cluster_capacity(plan.resources)
     run_tags = {**code_version(), **_data_tags(plan)}
     # One driver per sweep: the lease is taken before anything of the run is written.
-    with DriverLease(plan.out):
+    with DriverLease(plan.out), _terminate_as_interrupt():
         if address:
             check_from_workers(plan)
         claim_out_dir(plan, force)
         quiet_libraries()
+        follow_move(plan)
         tracker = Tracker(plan.tracking_uri, plan.sweep.name, plan.preset, run_tags=run_tags)
         # One search of the experiment; the tracker keeps it current with what it writes.
         snapshot = tracker.snapshot()
@@ -99,16 +109,23 @@ def run_sweep(
         )
         if pending:
             start_ray(address, num_cpus=num_cpus)
-            run_pending(
-                pending,
-                tracker,
-                plan.storage,
-                plan.resources,
-                total=len(plan.specs),
-                already_done=len(finished),
-                before_trial=before_trial,
-                outbox=outbox,
-            )
+            try:
+                run_pending(
+                    pending,
+                    tracker,
+                    plan.storage,
+                    plan.resources,
+                    total=len(plan.specs),
+                    already_done=len(finished),
+                    before_trial=before_trial,
+                    outbox=outbox,
+                    on_progress=on_progress,
+                )
+            except KeyboardInterrupt:
+                stop_ray()  # its trials stop; each resumes from its last checkpoint
+                ended = tracker.end_open_runs(snapshot, {s.trial_key for s in pending})
+                log.warning("stopped: %d running trial(s) marked interrupted", len(ended))
+                raise
         if len(outbox):
             raise TrackingError(
                 f"MLflow at {redact(plan.tracking_uri)} did not record every result; "
@@ -116,6 +133,24 @@ def run_sweep(
                 "when it is back"
             )
         return snapshot.states(plan.keys)
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops the driver as Ctrl-C does (KeyboardInterrupt), so both end cleanly:
+    open trial runs marked interrupted, the lease released."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _data_tags(plan: Plan) -> dict[str, str]:
@@ -148,39 +183,6 @@ def _note_changes(snapshot: Snapshot, finished: set[str], run_tags: dict[str, st
                 ", ".join(v or "unrecorded" for v in sorted(other)),
                 now,
             )
-
-
-def open_tracker(plan: Plan) -> Tracker:
-    """The sweep's store, read-only: NoResultsError when the sweep never ran."""
-    return Tracker(plan.tracking_uri, plan.sweep.name, plan.preset, create=False)
-
-
-def read_snapshot(plan: Plan) -> Snapshot:
-    """One read of the sweep's experiment, for the reading commands' every question."""
-    return open_tracker(plan).snapshot()
-
-
-def trial_states(plan: Plan, snapshot: Snapshot | None = None) -> Counter[str]:
-    """MLflow's state of each planned trial, 'PENDING' where it has no run yet."""
-    return (snapshot or read_snapshot(plan)).states(plan.keys)
-
-
-def in_state(
-    plan: Plan, status: str, snapshot: Snapshot | None = None
-) -> list[tuple[TrialSpec, TrialRecord]]:
-    """(trial, its run) for every planned trial whose run is in ``status`` (RUNNING, FAILED)."""
-    snapshot = snapshot or read_snapshot(plan)
-    out = []
-    for spec in plan.specs:
-        record = snapshot.get(spec.trial_key)
-        if record is not None and record.status == status:
-            out.append((spec, record))
-    return out
-
-
-def export_trials(plan: Plan, snapshot: Snapshot | None = None) -> pd.DataFrame:
-    """The trials table of the plan's trials (the long format of docs/formats.md)."""
-    return (snapshot or read_snapshot(plan)).trials_table(set(plan.keys))
 
 
 def reduce_run(plan: Plan, fmt: str = "png") -> tuple[list[Path], str]:

@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeps.presets import as_mapping
 from sweeps.spec import TrialSpec
 
 TAG = "mtsweep."
@@ -80,6 +79,8 @@ def flat_params(prefix: str, mapping: dict[str, Any]) -> dict[str, str]:
 def resolved_blocks(spec: TrialSpec) -> dict[str, dict[str, Any]]:
     """The trial's blocks with every default filled in (momentum, convention, …); each
     measure's settings as ``measure.<name>``."""
+    from sweeps.presets import as_mapping  # torch: not for the reading commands
+
     config = spec.config
     out = {
         "data": as_mapping(config.data),

@@ -13,8 +13,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from mlflow.tracking import MlflowClient
-
 from mtsweep.errors import MtsweepError
 
 SQLITE = "sqlite:///"
@@ -124,6 +122,8 @@ def create_sqlite_store(tracking_uri: str) -> None:
     file in between (``mtsweep status`` during a run's start) would migrate it a second
     time and fail. Renaming a finished database into place leaves no such window.
     """
+    from mlflow.tracking import MlflowClient
+
     db = sqlite_path(tracking_uri)
     if db is None or db.exists():
         return

@@ -3,31 +3,45 @@
 ``make_plan`` turns a request (sweep, preset, --set, --tasks, --seeds, --data-root, flags)
 into the list of TrialSpecs and the places the run uses: the out directory, the MLflow
 store, the checkpoint storage. ``claim_out_dir`` writes the request into
-``<out>/sweep.json``, so follow-up commands given ``--out`` need nothing repeated, and two
-sweeps never mix their results in one directory.
+``<out>/sweep.json`` and the planned trials into ``<out>/trials.json``, so follow-up
+commands given ``--out`` need nothing repeated (``RunFolder`` reads them back without
+loading the sweep, its models or torch), and two sweeps never mix their results in one
+directory.
+
+A run folder can move: paths inside it (the default SQLite store, the default storage)
+are recorded relative to it and read back against wherever it is now. Records of older
+releases, with absolute paths, still load as written.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mtsweep.atomic import replace_atomically
 from mtsweep.errors import MtsweepError
-from orchestrator.reductions import get_reduction
-from orchestrator.sweep.mlflow_store import default_tracking_uri
-from orchestrator.sweep.ray_backend import Resources
-from sweeps.definition import Sweep, SweepError, load_sweep
+from orchestrator.sweep.mlflow_store import SQLITE, default_tracking_uri, sqlite_path
 from sweeps.spec import TrialSpec
 
+if TYPE_CHECKING:
+    from sweeps.definition import Sweep
+
 REQUEST_FILE = "sweep.json"
+TRIALS_FILE = "trials.json"
 NO_REDUCTION = "none"  # a sweep whose trials are only recorded
 
 
 class OutDirError(MtsweepError):
     """The output directory belongs to another sweep (or cannot be used)."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_failures: int = 1
 
 
 @dataclass(frozen=True)
@@ -93,8 +107,63 @@ class Plan:
         return self.request.preset
 
     @property
+    def sweep_name(self) -> str:
+        return self.sweep.name
+
+    @property
     def keys(self) -> list[str]:
         return [s.trial_key for s in self.specs]
+
+
+@dataclass
+class RunFolder:
+    """A run folder's recorded sweep, read back without loading the sweep's code.
+
+    What ``status``, ``logs`` and ``export`` need of a plan (its name, trials and places),
+    from ``sweep.json`` and ``trials.json`` alone: no task tables, models or torch.
+    """
+
+    request: Request
+    sweep_name: str
+    out: Path
+    specs: list[TrialSpec]
+    tracking_uri: str
+    storage: Path
+
+    @property
+    def preset(self) -> str:
+        return self.request.preset
+
+    @property
+    def keys(self) -> list[str]:
+        return [s.trial_key for s in self.specs]
+
+
+def _inside(path: Path, out: Path) -> str:
+    """``path`` relative to ``out`` when it lies inside it (so the folder can move)."""
+    try:
+        return path.resolve().relative_to(out.resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def _recorded_uri(uri: str, out: Path) -> str:
+    db = sqlite_path(uri)
+    return uri if db is None else f"{SQLITE}{_inside(db, out)}"
+
+
+def _uri_at(uri: str | None, out: Path) -> str | None:
+    """A recorded tracking URI read back: a relative SQLite path is relative to ``out``."""
+    if uri is None or not uri.startswith(SQLITE):
+        return uri
+    path = Path(uri.removeprefix(SQLITE))
+    return uri if path.is_absolute() else f"{SQLITE}{(out / path).resolve()}"
+
+
+def _path_at(path: str | None, out: Path) -> str | None:
+    if path is None or Path(path).is_absolute():
+        return path
+    return str((out / path).resolve())
 
 
 def default_out(sweep: str, preset: str) -> Path:
@@ -115,7 +184,33 @@ def read_request(out: Path) -> Request:
         raise OutDirError(f"{path} cannot be read ({e}); give the SWEEP and --preset") from None
     if not isinstance(raw, dict) or "sweep" not in raw:
         raise OutDirError(f"{path} is not a sweep request; give the SWEEP and --preset")
-    return Request.from_dict(raw)
+    request = Request.from_dict(raw)
+    return replace(
+        request,
+        tracking_uri=_uri_at(request.tracking_uri, Path(out)),
+        storage=_path_at(request.storage, Path(out)),
+    )
+
+
+def read_run_folder(out: Path) -> RunFolder | None:
+    """The sweep recorded in ``out`` with its trials; None when ``out`` records no trials
+    (a folder of an older release: plan it from its request instead)."""
+    request = read_request(out)
+    try:
+        raw = json.loads((Path(out) / TRIALS_FILE).read_text())
+        name = str(json.loads((Path(out) / REQUEST_FILE).read_text())["sweep_name"])
+        specs = [TrialSpec.from_dict(d) for d in raw["trials"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    out = Path(out).resolve()
+    return RunFolder(
+        request=request,
+        sweep_name=name,
+        out=out,
+        specs=specs,
+        tracking_uri=request.tracking_uri or default_tracking_uri(out),
+        storage=Path(request.storage) if request.storage else out / "ray",
+    )
 
 
 def make_plan(
@@ -127,6 +222,9 @@ def make_plan(
     require_data: bool = True,
 ) -> Plan:
     """Expand the request into trials; flags override the preset's resources."""
+    from orchestrator.reductions import get_reduction
+    from sweeps.definition import SweepError, load_sweep
+
     sweep = load_sweep(request.sweep)
     if sweep.reduction != NO_REDUCTION:
         get_reduction(sweep.reduction)  # an unknown name is refused before anything runs
@@ -186,6 +284,10 @@ def claim_out_dir(plan: Plan, force: bool = False) -> None:
                 f"{theirs.get('preset')!r}; choose another --out or pass --force"
             )
     record = {**plan.request.to_dict(), "sweep_name": plan.sweep.name}
-    record["tracking_uri"] = plan.tracking_uri
-    record["storage"] = str(plan.storage)
+    record["tracking_uri"] = _recorded_uri(plan.tracking_uri, plan.out)
+    record["storage"] = _inside(plan.storage, plan.out)
+    trials = {"trials": [s.to_dict() for s in plan.specs]}
+    replace_atomically(
+        plan.out / TRIALS_FILE, lambda tmp: tmp.write_text(json.dumps(trials, indent=1))
+    )
     replace_atomically(marker, lambda tmp: tmp.write_text(json.dumps(record, indent=1)))

@@ -19,8 +19,7 @@ from typing import Any
 
 from mtsweep.errors import MtsweepError
 from orchestrator.sweep.mlflow_store import check_tracking_uri
-from orchestrator.sweep.plan import Plan
-from orchestrator.sweep.ray_backend import Resources
+from orchestrator.sweep.plan import Plan, Resources
 from orchestrator.sweep.shared_storage import storage_dir
 from orchestrator.trial.data import data_uses, ensure_data, open_reader
 from tasks.fingerprint import fingerprint

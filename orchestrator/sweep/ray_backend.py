@@ -13,17 +13,20 @@ from __future__ import annotations
 import logging
 import os
 import time
+import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.sweep.outbox import Outbox
-from orchestrator.sweep.progress import Progress
-from orchestrator.sweep.tracking import Tracker
-from orchestrator.trial.result import write_kept_result
-from orchestrator.trial.run import run_trial
+from mtsweep.errors import MtsweepError
+from orchestrator.sweep.plan import Resources
+from orchestrator.sweep.progress import Progress, ProgressReport
+from orchestrator.sweep.trial_report import FAILED_LINE, FAILED_TRACE, error_line
 from sweeps.spec import TrialSpec
+
+if TYPE_CHECKING:
+    from orchestrator.sweep.outbox import Outbox
+    from orchestrator.sweep.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +43,21 @@ RAY_DEFAULTS = {
     "RAY_AIR_NEW_OUTPUT": "0",
     "RAY_DEDUP_LOGS": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
+    # Ctrl-C (SIGINT) is the driver's to handle (lifecycle.run_sweep): Tune's own handler
+    # would end the run quietly and tell the user to resume with Tuner.restore, which a
+    # sweep never needs (the same command resumes it).
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
+    # A failed trial is told once, in one line, by the driver's recorder (its traceback goes
+    # to MLflow, for 'mtsweep logs'); Tune would print the whole traceback of every attempt.
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
 }
 
 
-@dataclass(frozen=True)
-class Resources:
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    max_failures: int = 1
+class _NotTheFailedTrials(logging.Filter):
+    """Drops Tune's closing "Trials did not complete: [...]" line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Trials did not complete")
 
 
 def apply_ray_defaults() -> None:
@@ -79,6 +89,14 @@ def start_ray(address: str | None, num_cpus: int | None = None) -> None:
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **common)
 
 
+def stop_ray() -> None:
+    """End the driver's Ray session now (its trials' workers with it), quietly."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
 def tune_trainable(
     config: dict[str, Any],
     specs: dict[str, dict[str, Any]],
@@ -87,19 +105,21 @@ def tune_trainable(
     """What a Ray worker runs for one trial: train+evaluate, keep the result, report it.
 
     Each epoch is reported to Tune as an intermediate result, so the driver can show and
-    record the trial live.
+    record the trial live. An error a retry cannot mend (bad data, a bad setting: any
+    ``MtsweepError``) is reported as the trial's outcome instead of raised, so Tune does
+    not run the trial again; other errors (a lost node, a full disk) are raised and retried.
     """
     import ray
     from ray import tune
 
     from orchestrator.sweep.recorder import NODE_REPORT
+    from orchestrator.trial.result import write_kept_result
+    from orchestrator.trial.run import run_trial
 
     spec = TrialSpec.from_dict(specs[config["trial_key"]])
     storage = Path(config["storage"])
     # The driver learns the node from here: Tune's trial object often lacks it at start.
     tune.report({NODE_REPORT: ray.util.get_node_ip_address()})
-    if before_trial is not None:
-        before_trial(spec, storage)
     epochs = spec.config.train.epochs
 
     def on_epoch(epoch: int, loss: float) -> None:
@@ -112,14 +132,20 @@ def tune_trainable(
     # The trial's CPU budget: one process computes, the rest decode data in loader workers.
     cpus = max(1, int(config["cpus"]))
     workers = cpus - 1
-    result = run_trial(
-        spec,
-        storage,
-        on_epoch=on_epoch,
-        threads=max(1, cpus - workers),
-        gpus=gpus,
-        loader_workers=workers,
-    )
+    try:
+        if before_trial is not None:
+            before_trial(spec, storage)
+        result = run_trial(
+            spec,
+            storage,
+            on_epoch=on_epoch,
+            threads=max(1, cpus - workers),
+            gpus=gpus,
+            loader_workers=workers,
+        )
+    except MtsweepError as e:
+        tune.report({FAILED_LINE: error_line(e), FAILED_TRACE: traceback.format_exc()})
+        return
     result.placement["ray_node"] = ray.get_runtime_context().get_node_id()
     result.placement["checkpoint_uri"] = (storage / "checkpoints" / spec.model_key).as_uri()
     write_kept_result(storage, result)
@@ -134,6 +160,7 @@ def run_pending(
     total: int,
     already_done: int,
     progress_every: float = 10.0,
+    on_progress: Callable[[ProgressReport], None] | None = None,
     before_trial: BeforeTrial | None = None,
     outbox: Outbox | None = None,
 ) -> None:
@@ -148,7 +175,7 @@ def run_pending(
     if not specs:
         return
     by_key = {s.trial_key: s for s in specs}
-    progress = Progress(total=total, already_done=already_done, every=progress_every)
+    progress = Progress(total, already_done, every=progress_every, listener=on_progress)
     trainable = tune.with_parameters(
         tune_trainable, specs={k: s.to_dict() for k, s in by_key.items()}, before_trial=before_trial
     )
@@ -180,6 +207,10 @@ def run_pending(
     )
     # Tune's result grid looks for per-trial files this driver does not ask it to write.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    # Failed trials are listed by the recorder, one line each, as they fail.
+    tune_log = logging.getLogger("ray.tune.tune")
+    if not any(isinstance(f, _NotTheFailedTrials) for f in tune_log.filters):
+        tune_log.addFilter(_NotTheFailedTrials())
     tuner.fit()
     progress.update(progress.states, force=True)
     recorder.flush()

@@ -29,6 +29,7 @@ from orchestrator.sweep.mlflow_store import redact, server_down_reason
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.progress import Progress
 from orchestrator.sweep.tracking import Tracker
+from orchestrator.sweep.trial_report import FAILED_LINE, FAILED_TRACE, error_line
 from orchestrator.trial.result import KeptResultError, TrialResult, read_kept_result
 from sweeps.spec import TrialSpec
 
@@ -61,8 +62,7 @@ def trial_error(trial: Any) -> tuple[str, str]:
     cause = getattr(err, "cause", None) or err
     if cause is None:
         return "trial failed (see Ray's error file for the trace)", ""
-    lines = str(cause).strip().splitlines()
-    line = f"{type(cause).__name__}: {lines[-1] if lines else ''}"[:2000]
+    line = error_line(cause)
     # The worker's frames travel as the text of Ray's task error: an unpickled exception
     # has no traceback of its own.
     frames = _ANSI.sub("", str(err)) if err is not cause else ""
@@ -202,7 +202,11 @@ class MlflowRecorder(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         key = trial.config["trial_key"]
-        raw = (trial.last_result or {}).get("result_json")
+        last = trial.last_result or {}
+        if FAILED_LINE in last:  # failed for good (bad data or settings): not retried
+            self._failed(trials, key, last[FAILED_LINE], last.get(FAILED_TRACE, ""))
+            return
+        raw = last.get("result_json")
         if raw is None:
             return
         try:
@@ -220,9 +224,16 @@ class MlflowRecorder(tune.Callback):
         self.states[key] = "done"
         self.progress.update(self._counts(trials))
 
-    def on_trial_error(self, iteration, trials, trial, **info):
+    def on_trial_recover(self, iteration, trials, trial, **info):
         key = trial.config["trial_key"]
-        line, full = trial_error(trial)
+        line, _ = trial_error(trial)
+        log.info("trial %s (%s) failed (%s); trying again", key, self.specs[key].label, line)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._failed(trials, trial.config["trial_key"], *trial_error(trial))
+
+    def _failed(self, trials: list[Any], key: str, line: str, full: str) -> None:
+        """One line on the console; the traceback goes to MLflow (``mtsweep logs``)."""
         self.states[key] = "failed"
         log.warning("trial %s (%s) failed: %s", key, self.specs[key].label, line)
         self._safely(

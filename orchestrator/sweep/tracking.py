@@ -20,7 +20,6 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from mtsweep.errors import MtsweepError
 from orchestrator.sweep.mlflow_schema import (
     EPOCH,
     ERROR,
@@ -50,16 +49,13 @@ from orchestrator.sweep.mlflow_store import (
     store_exists,
 )
 from orchestrator.sweep.snapshot import Snapshot
+from orchestrator.sweep.trial_runs import NoResultsError
 from orchestrator.trial.result import TrialResult
 from sweeps.spec import TrialSpec
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class NoResultsError(MtsweepError):
-    """A reading command found no store, or no experiment of the sweep in it."""
 
 
 def _retrying(fn: Callable[[], T], what: str, attempts: int = 2, wait: float = 3.0) -> T:
@@ -149,6 +145,21 @@ class Tracker:
                 break
         self._view = Snapshot.of_runs(runs)
         return self._view
+
+    def end_open_runs(self, snapshot: Snapshot, keys: set[str]) -> list[str]:
+        """End the runs of ``keys`` left RUNNING as KILLED (the driver was interrupted);
+        their keys. A resume reuses each such run: a trial keeps one run however often it
+        stops."""
+        ended = []
+        for key in sorted(keys):
+            record = snapshot.get(key)
+            if record is not None and record.status == "RUNNING":
+                _retrying(
+                    lambda i=record.run_id: self.client.set_terminated(i, "KILLED"), "end run"
+                )
+                record.status = "KILLED"
+                ended.append(key)
+        return ended
 
     def traceback_of(self, record: TrialRecord) -> str | None:
         """A failed trial's full traceback (its artifact), None when it has none."""

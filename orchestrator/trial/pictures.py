@@ -11,7 +11,6 @@ import io
 
 import numpy as np
 import torch
-from matplotlib import colormaps
 from PIL import Image, ImageDraw
 
 from sweeps.spec import TrialSpec
@@ -20,18 +19,38 @@ from tasks.registry import Task
 PANEL = 128  # pixels per panel side (nearest-neighbour upscaling keeps label edges sharp)
 TITLE = 14  # pixels of title strip above each panel
 
+# Class colours (matplotlib's tab20) and the viridis ramp at nine even stops, as constants:
+# a trial's picture needs no matplotlib, and neither does anything that imports this module.
+CLASS_COLOURS = np.array(
+    [
+        (31, 119, 180), (174, 199, 232), (255, 127, 14), (255, 187, 120), (44, 160, 44),
+        (152, 223, 138), (214, 39, 40), (255, 152, 150), (148, 103, 189), (197, 176, 213),
+        (140, 86, 75), (196, 156, 148), (227, 119, 194), (247, 182, 210), (127, 127, 127),
+        (199, 199, 199), (188, 189, 34), (219, 219, 141), (23, 190, 207), (158, 218, 229),
+    ],
+    dtype=np.uint8,
+)  # fmt: skip
+RAMP = np.array(
+    [
+        (68, 1, 84), (71, 45, 123), (59, 82, 139), (44, 114, 142), (33, 145, 140),
+        (40, 174, 128), (94, 201, 98), (173, 220, 48), (253, 231, 37),
+    ],
+    dtype=float,
+)  # fmt: skip
+
 
 def _rgb(arr: np.ndarray, task: Task | None) -> np.ndarray:
     """An HxWx3 uint8 picture of an image (3xHxW in [0, 1]), a class map or a regression map."""
     if arr.ndim == 3 and arr.shape[0] == 3:
-        pic = np.transpose(np.clip(arr, 0, 1), (1, 2, 0))
-    elif task is not None and task.kind == "segmentation":
-        pic = colormaps["tab20"](np.asarray(arr, dtype=float) / 20.0)[..., :3]
-    else:
-        flat = arr[0] if arr.ndim == 3 else arr
-        lo, hi = float(flat.min()), float(flat.max())
-        pic = colormaps["viridis"]((flat - lo) / max(hi - lo, 1e-6))[..., :3]
-    return (pic * 255).astype(np.uint8)
+        return (np.transpose(np.clip(arr, 0, 1), (1, 2, 0)) * 255).astype(np.uint8)
+    if task is not None and task.kind == "segmentation":
+        ids = np.clip(np.asarray(arr, dtype=np.int64), 0, len(CLASS_COLOURS) - 1)
+        return CLASS_COLOURS[ids]  # ignored pixels (255) take the last colour
+    flat = arr[0] if arr.ndim == 3 else arr
+    lo, hi = float(flat.min()), float(flat.max())
+    at = (flat - lo) / max(hi - lo, 1e-6) * (len(RAMP) - 1)
+    stops = np.arange(len(RAMP))
+    return np.stack([np.interp(at, stops, RAMP[:, c]) for c in range(3)], axis=-1).astype(np.uint8)
 
 
 def _as_picture(out: torch.Tensor, task: Task, is_label: bool = False) -> np.ndarray:

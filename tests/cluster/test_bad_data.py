@@ -12,7 +12,7 @@ from tests.helpers.mlflow_runs import keys_of, runs_of
 
 
 def test_corrupt_label_fails_only_its_trials_then_rerun_finishes_them(
-    tmp_path, sweep_yaml, ray_local, capsys
+    tmp_path, sweep_yaml, ray_local, capfd, caplog
 ):
     synthetic = ensure_data("taskonomy", DataConfig(n=40, size=16, seed=0))
     root = tmp_path / "taskonomy"
@@ -26,9 +26,16 @@ def test_corrupt_label_fails_only_its_trials_then_rerun_finishes_them(
     )
     out = tmp_path / "run"
     args = ["run", str(sweep), "--tasks", "s,n", "--out", str(out), "--data-root", str(root)]
-    args += ["--max-failures", "0"]
+    args += ["--max-failures", "2"]  # a data error is not retried however many are allowed
 
+    caplog.set_level("INFO")
     assert main(args) == 1
+    # Told once: one line per failed trial, no traceback (that is for 'mtsweep logs').
+    told = [r.getMessage() for r in caplog.records if " failed" in r.getMessage()]
+    assert len([m for m in told if bad.name in m]) == 3, told
+    assert not any("trying again" in m for m in told)  # each trial ran once
+    assert not any(r.exc_info or "Traceback" in r.getMessage() for r in caplog.records)
+    assert "Traceback" not in capfd.readouterr().err
     uri = f"sqlite:///{out / 'mlflow.db'}"
     runs = runs_of(uri, "bad-data/smoke")
     assert len(runs) == 4
@@ -44,9 +51,9 @@ def test_corrupt_label_fails_only_its_trials_then_rerun_finishes_them(
     assert len(failed) == 3 and len(finished) == 1
     for r in failed:
         assert bad.name in r.data.tags["mtsweep.error"]
-    capsys.readouterr()
+    capfd.readouterr()
     assert main(["status", "--out", str(out)]) == 1  # some trial failed
-    status = capsys.readouterr().out
+    status = capfd.readouterr().out
     assert "3 failed" in status and status.count(bad.name) == 3
 
     kept = {r.info.run_id: r.info.end_time for r in finished}

@@ -10,17 +10,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeps.spec import TrialSpec
+from tasks.errors import DataError
 
 
 class InjectedFault(RuntimeError):
-    """The failure a drill raises."""
+    """The failure a drill raises: one a retry may mend."""
+
+
+class InjectedDataError(DataError):
+    """The failure a drill raises when it stands for bad data: no retry mends it."""
 
 
 @dataclass(frozen=True)
 class FailFirstAttempts:
-    """Fail the first ``n`` attempts of every trial, then let it run."""
+    """Fail the first ``n`` attempts of every trial, then let it run (``permanent``: with
+    an error that cannot go away on a retry)."""
 
     n: int
+    permanent: bool = False
 
     def __call__(self, spec: TrialSpec, storage: Path) -> None:
         marker = storage / "faults" / spec.trial_key
@@ -28,7 +35,8 @@ class FailFirstAttempts:
         seen = int(marker.read_text()) if marker.exists() else 0
         if seen < self.n:
             marker.write_text(str(seen + 1))
-            raise InjectedFault(f"injected fault {seen + 1} of {self.n}")
+            error = InjectedDataError if self.permanent else InjectedFault
+            raise error(f"injected fault {seen + 1} of {self.n}")
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def test_real_process_prints_no_traceback(tmp_path):
 
 def test_out_dir_of_another_sweep_is_refused(capsys, tmp_path):
     from orchestrator.sweep.plan import REQUEST_FILE as MARKER
-    from orchestrator.sweep.plan import Request, claim_out_dir, make_plan
+    from orchestrator.sweep.plan import TRIALS_FILE, Request, claim_out_dir, make_plan
 
     out = tmp_path / "o"
     claim_out_dir(make_plan(Request("taskonomy-pairs"), out=out))
@@ -133,7 +133,7 @@ def test_out_dir_of_another_sweep_is_refused(capsys, tmp_path):
     err = _one_line_error(capsys, ["run", "output-dimensionality", "--out", str(out)])
     assert "taskonomy-pairs" in err and "--force" in err
     assert (out / MARKER).read_text() == marker
-    assert sorted(p.name for p in out.iterdir()) == [MARKER]  # nothing else written
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, TRIALS_FILE]  # nothing else written
 
 
 @pytest.mark.parametrize(

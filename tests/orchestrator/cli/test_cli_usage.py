@@ -173,8 +173,17 @@ def test_python_api_runs_and_reads_a_sweep_and_extends_it_on_request(
 ):
     sweep = sweep_yaml({**ONE_MODEL, "name": "api-model"})
     out = tmp_path / "api"
-    states = mtsweep.run(str(sweep), overrides={"train.epochs": 1}, out=out, reduce=False)
+    reports = []
+    states = mtsweep.run(
+        str(sweep), overrides={"train.epochs": 1}, out=out, reduce=False, progress=reports.append
+    )
     assert states == {"FINISHED": 1}
+    last = reports[-1]
+    assert (last.done, last.running, last.failed, last.pending, last.total) == (1, 0, 0, 0, 1)
+    assert last.line.startswith("[1/1 done") and last.eta_s == 0
+    status = mtsweep.status(out)
+    assert status.ran and status.states == {"FINISHED": 1}
+    assert [t.label for t in status.of("FINISHED")] == ["depth_zbuffer/seed0"]
     trials = mtsweep.trials(out)
     assert set(trials["main_task"]) == {"depth_zbuffer"} and (trials["value"] > 0).all()
     again = mtsweep.run(str(sweep), overrides={"train.epochs": 1}, out=out, reduce=False)

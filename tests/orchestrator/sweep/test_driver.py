@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections import Counter
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
+from orchestrator.sweep.lifecycle import _terminate_as_interrupt
 from orchestrator.sweep.mlflow_store import default_tracking_uri
 from orchestrator.sweep.parent_run import supersede
 from orchestrator.sweep.plan import OutDirError, Request, claim_out_dir, make_plan, read_request
@@ -99,3 +103,13 @@ def test_kept_results_are_recorded_once_and_garbled_ones_rerun(plan):
     assert ingest_kept_results(tracker, plan.specs, plan.storage, {good.trial_key}) == set()
     assert tracker.snapshot().finished_keys() == {good.trial_key}
     assert default_tracking_uri(plan.out) == plan.tracking_uri
+
+
+def test_sigterm_stops_the_driver_as_ctrl_c_does():
+    before = signal.getsignal(signal.SIGTERM)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), _terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises at once
+    assert time.monotonic() - started < 4
+    assert signal.getsignal(signal.SIGTERM) == before  # put back afterwards

@@ -18,6 +18,7 @@ from orchestrator.reductions.table import TRIALS_COLUMNS, read_summary
 from orchestrator.sweep.lifecycle import run_sweep
 from orchestrator.sweep.mlflow_store import default_tracking_uri
 from orchestrator.sweep.plan import Request, make_plan
+from orchestrator.sweep.sqlite_file import read_runs
 from tests.helpers.drills import FailFirstAttempts
 from tests.helpers.mlflow_runs import runs_of
 from tests.helpers.sweep_files import TINY_SWEEP as TINY
@@ -97,7 +98,9 @@ def test_whole_pipeline_then_resume_runs_nothing(tmp_path, ray_local, capsys):
 ONE_MODEL = {"name": "one-model", "models": {"list": [{"train": "d"}]}}
 
 
-def _run_with_faults(sweep: Path, out: Path, faults: int, max_failures: int):
+def _run_with_faults(
+    sweep: Path, out: Path, faults: int, max_failures: int, permanent: bool = False
+):
     """Run through the life cycle with a drill that fails each trial's first attempts."""
     import ray.cloudpickle
 
@@ -105,7 +108,7 @@ def _run_with_faults(sweep: Path, out: Path, faults: int, max_failures: int):
 
     ray.cloudpickle.register_pickle_by_value(tests.helpers.drills)
     plan = make_plan(Request(sweep=str(sweep)), out=out, max_failures=max_failures)
-    return run_sweep(plan, before_trial=FailFirstAttempts(faults))
+    return run_sweep(plan, before_trial=FailFirstAttempts(faults, permanent))
 
 
 def test_injected_failure_is_retried(tmp_path, sweep_yaml, ray_local):
@@ -116,6 +119,15 @@ def test_injected_failure_is_retried(tmp_path, sweep_yaml, ray_local):
     assert [r.info.status for r in runs] == ["FINISHED"]
     faults = list((out / "ray" / "faults").iterdir())
     assert len(faults) == 1 and faults[0].read_text() == "1"
+
+
+def test_a_permanent_error_fails_the_trial_without_a_retry(tmp_path, sweep_yaml, ray_local):
+    out = tmp_path / "run"
+    states = _run_with_faults(sweep_yaml(ONE_MODEL), out, faults=3, max_failures=2, permanent=True)
+    assert states == {"FAILED": 1}
+    (run,) = runs_of(default_tracking_uri(out), "one-model/smoke")
+    assert run.data.tags["mtsweep.error"] == "InjectedDataError: injected fault 1 of 3"
+    assert [p.read_text() for p in (out / "ray" / "faults").iterdir()] == ["1"]  # one attempt
 
 
 def test_a_model_two_sweeps_share_is_trained_once(tmp_path, sweep_yaml, ray_local, monkeypatch):
@@ -144,7 +156,11 @@ def test_a_model_two_sweeps_share_is_trained_once(tmp_path, sweep_yaml, ray_loca
 
 
 @pytest.mark.slow
-def test_driver_killed_mid_sweep_then_resumed(tmp_path):
+def test_driver_interrupted_mid_sweep_then_resumed_once(tmp_path):
+    """Ctrl-C (SIGINT) while trials train: the driver ends cleanly (exit 130, runs marked
+    interrupted, the lease released, no Ray restore hint); the same command finishes the
+    rest, each trial in the one run it had. (A SIGKILLed driver leaves its runs RUNNING
+    and its lease to a dead pid: the same resume path, with the lease taken over.)"""
     out = tmp_path / "run"
     cmd = [
         sys.executable,
@@ -161,32 +177,49 @@ def test_driver_killed_mid_sweep_then_resumed(tmp_path):
         "--no-reduce",
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 240
-    finished = []
-    try:
-        while time.monotonic() < deadline:
-            time.sleep(0.3)
-            if (out / "mlflow.db").exists():
-                runs = runs_of(default_tracking_uri(out), TINY_EXPERIMENT)
-                finished = [r for r in runs if r.info.status == "FINISHED"]
-                if finished:
-                    break
-            assert proc.poll() is None, "the sweep ended before it could be interrupted"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert 1 <= len(finished) < 4, "the driver must be killed mid-sweep"
+    log = tmp_path / "driver.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 240
+        states: list[str] = []
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(0.3)
+                assert proc.poll() is None, "the sweep ended before it could be interrupted"
+                if (out / "mlflow.db").exists():
+                    runs = read_runs(out / "mlflow.db", "tiny-pairs/smoke") or []
+                    states = [r.info.status for r in runs]
+                    if "FINISHED" in states and "RUNNING" in states:
+                        break
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    printed = log.read_text()
+    assert code == 130, printed[-2000:]
+    assert printed.strip().splitlines()[-1] == "interrupted — run the same command to resume"
+    assert "Tuner.restore" not in printed and "Traceback" not in printed
+    assert not (out / "driver.lease").exists()
+    runs = runs_of(default_tracking_uri(out), TINY_EXPERIMENT)
+    assert "RUNNING" not in [r.info.status for r in runs]
+    killed = {r.info.run_id for r in runs if r.info.status == "KILLED"}
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    assert killed and 1 <= len(finished) < 4
     kept = {r.info.run_id: (r.info.end_time, r.data.metrics) for r in finished}
+    status = subprocess.run(
+        [*cmd[:3], "status", "--out", str(out)], env=env, capture_output=True, text=True
+    )
+    assert status.returncode == 3 and f"{len(killed)} interrupted" in status.stdout
 
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]
     runs = runs_of(default_tracking_uri(out), TINY_EXPERIMENT)
     keys = [r.data.tags["mtsweep.trial_key"] for r in runs]
-    assert len(runs) == 4 and len(set(keys)) == 4
+    assert len(runs) == 4 and len(set(keys)) == 4  # one run per trial: the killed ones reused
     assert all(r.info.status == "FINISHED" for r in runs)
+    assert killed <= {r.info.run_id for r in runs}
     after = {r.info.run_id: (r.info.end_time, r.data.metrics) for r in runs}
     for run_id, value in kept.items():
-        assert after[run_id] == value  # finished before the kill: untouched
+        assert after[run_id] == value  # finished before the interrupt: untouched

@@ -1,0 +1,14 @@
+"""What a trial tells the driver through Tune when it fails for good, and how an error is
+told in one line (the worker reports it, the driver's recorder prints and records it)."""
+
+from __future__ import annotations
+
+# The keys of a trial's report when it failed in a way no retry mends (bad data, a bad
+# setting): Tune then ends the trial instead of retrying it.
+FAILED_LINE, FAILED_TRACE = "failed_line", "failed_trace"
+
+
+def error_line(err: BaseException) -> str:
+    """An error in one line: its type and the last line of its message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[-1] if lines else ''}"[:2000]
