@@ -119,7 +119,7 @@ def test_a_failed_trial_is_explained_then_runs_live_nested_and_reruns_on_request
     scans.clear()
     assert main(["status", "--out", str(out)]) == 1
     assert "FAILED" in capsys.readouterr().out
-    assert len(scans) == 1  # status reads the experiment once
+    assert scans == []  # status reads the default SQLite store itself (sqlite_file.py)
     assert main(["logs", plan.keys[0][:6], "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "Traceback from the worker" in printed and 'drills.py", line' in printed
