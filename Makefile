@@ -25,8 +25,10 @@ lock:
 	mv requirements.lock.new requirements.lock
 	rm -rf .venv-lock
 
+# Two workers, one test file each at a time (module fixtures such as a Ray instance stay
+# with their file): most of a test's wall time is spent waiting on Ray and subprocesses.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 demo: install
 	$(VENV)/bin/mtsweep run taskonomy-pairs --preset smoke
