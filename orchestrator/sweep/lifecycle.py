@@ -123,7 +123,9 @@ def run_sweep(
                 )
             except KeyboardInterrupt:
                 stop_ray()  # its trials stop; each resumes from its last checkpoint
-                ended = tracker.end_open_runs(snapshot, {s.trial_key for s in pending})
+                # Read the experiment again: the signal can land while the recorder is
+                # creating a run, before the driver's own copy knows of it.
+                ended = tracker.end_open_runs(tracker.snapshot(), {s.trial_key for s in pending})
                 log.warning("stopped: %d running trial(s) marked interrupted", len(ended))
                 raise
         if len(outbox):
