@@ -15,21 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Fig. 7's row and column order, as mtsweep's Taskonomy task names; the paper's labels
-# SemSeg, DepthZ, Edge2D, Normal, Reshading, Key2D, Key3D, DepthE, AutoE, Edge3D, PCurve.
-FIG7_TASKS = (
-    "segment_semantic",
-    "depth_zbuffer",
-    "edge_texture",
-    "normal",
-    "reshading",
-    "keypoints2d",
-    "keypoints3d",
-    "depth_euclidean",
-    "autoencoder",
-    "edge_occlusion",
-    "principal_curvature",
-)
+from orchestrator.reductions.naming import FIG7_ORDER
+
+# Fig. 7's row and column order (the paper's labels SemSeg, DepthZ, Edge2D, Normal,
+# Reshading, Key2D, Key3D, DepthE, AutoE, Edge3D, PCurve), as mtsweep's task names.
+FIG7_TASKS = FIG7_ORDER
 # The task whose Fig. 7 target was broken in the authors' loader (docs/fidelity.md).
 CURVATURE = "principal_curvature"
 # The unit of each row's printed baseline (SemSeg: mIoU in %, printed as is).
