@@ -33,10 +33,8 @@ from orchestrator.reductions.table import (
     RESULT_COLUMNS,
     ReduceError,
     check_trials,
-    improvement_interval,
     latex_escape,
     picture_path,
-    relative_improvement,
     seed_means,
     selection_split,
     write_text,
@@ -145,12 +143,7 @@ def _gradient_rows(rows: pd.DataFrame) -> pd.DataFrame:
             for (aux, weights), g in group.groupby(["aux_tasks", "weights"], sort=False)
         }
         base = next((s for (aux, _), s in series.items() if not aux), pd.Series(dtype=float))
-        baseline = float(base.mean()) if len(base) else math.nan
         for (aux, weights), values in series.items():
-            value = float(values.mean())
-            low, high, method = (
-                improvement_interval(values, base, False) if aux else (math.nan, math.nan, None)
-            )
             out.append(
                 {
                     "eval": eval_,
@@ -160,17 +153,7 @@ def _gradient_rows(rows: pd.DataFrame) -> pd.DataFrame:
                     "aux_weight": _aux_weight(weights, aux),
                     "metric": metric,
                     "higher_is_better": False,
-                    "baseline": baseline,
-                    "value": value,
-                    "rel_improvement_pct": (
-                        relative_improvement(value, baseline, False) if aux else math.nan
-                    ),
-                    "n_seeds": len(values),
-                    "value_std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "ci_method": method,
-                    "significant": (low > 0 or high < 0) if method else None,
+                    **fig7.cell_numbers(values, base, False, is_pair=bool(aux)),
                 }
             )
     return pd.DataFrame(out, columns=list(RESULT_COLUMNS))

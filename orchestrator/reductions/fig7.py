@@ -209,7 +209,7 @@ def _selected_columns(
     )
 
 
-def _numbers(
+def cell_numbers(
     cell: pd.Series, base: pd.Series, higher_is_better: bool, is_pair: bool
 ) -> dict[str, Any]:
     """A cell's numbers from its per-seed values and its baseline's, both indexed by seed."""
@@ -286,7 +286,7 @@ def reduce(trials: pd.DataFrame, dataset: str) -> pd.DataFrame:
                             "metric": metric,
                             "higher_is_better": up,
                             "alt_value": alt_value,
-                            **_numbers(cell, base, up, is_pair=bool(aux)),
+                            **cell_numbers(cell, base, up, is_pair=bool(aux)),
                         }
                     )
     table = pd.DataFrame(out, columns=list(RESULT_COLUMNS))
