@@ -60,7 +60,7 @@ def plain_trial(spec: TrialSpec) -> float:
     root = ensure_data("taskonomy", cfg.data)
     train_set = open_split("taskonomy", root, cfg.data, tasks, "train")
     val_set = open_split("taskonomy", root, cfg.data, tasks, "val", limit=cfg.evaluation.n_images)
-    model = build_model(spec.arch, tasks, width=cfg.model.width)
+    model = build_model(spec.arch, tasks, **cfg.model.network())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     batch_size = cfg.train.batch_size
     for epoch in range(cfg.train.epochs):

@@ -17,7 +17,13 @@ from torchvision.models.resnet import Bottleneck
 
 from models.multitask import MultiTaskNet
 from models.registry import register_arch
-from models.resnet_taskonomy import PAPER_WIDTH, ResNetEncoder, taskonomy_net
+from models.resnet_taskonomy import (
+    PAPER_STRIDE,
+    PAPER_WIDTH,
+    PUBLISHED,
+    ResNetEncoder,
+    taskonomy_net,
+)
 from tasks.registry import Task
 
 LAYERS = (3, 4, 6, 3)
@@ -26,13 +32,19 @@ LAYERS = (3, 4, 6, 3)
 class ResNet50Encoder(ResNetEncoder):
     """ResNet-50 without its classifier: stem, max-pool and four bottleneck stages."""
 
-    def __init__(self, width: float = PAPER_WIDTH) -> None:
-        super().__init__(Bottleneck, LAYERS, width)
+    def __init__(self, width: float = PAPER_WIDTH, output_stride: int = PAPER_STRIDE) -> None:
+        super().__init__(Bottleneck, LAYERS, width, output_stride)
 
 
 @register_arch("resnet50")
 def resnet50(
-    tasks: Sequence[Task], width: float | None = None, init_from: Path | None = None
+    tasks: Sequence[Task],
+    width: float | None = None,
+    init_from: Path | None = None,
+    output_stride: int | None = None,
+    decoder: str = PUBLISHED,
 ) -> MultiTaskNet:
     """ResNet-50 encoder + one Taskonomy decoder per task, trained from scratch."""
-    return taskonomy_net("resnet50", ResNet50Encoder, tasks, width, init_from)
+    return taskonomy_net(
+        "resnet50", ResNet50Encoder, tasks, width, init_from, output_stride, decoder
+    )

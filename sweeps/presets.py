@@ -73,6 +73,16 @@ class ModelConfig:
     # Decoder convolutions as PyTorch builds them, or re-drawn as the authors' Taskonomy
     # network does (models/decoder_init.py).
     decoder_init: Literal["pytorch", "authors"] = "pytorch"
+    # Not the published network, for small images (models/resnet_taskonomy.py): the
+    # encoder's output stride (None: the published one, 32 for the Taskonomy ResNets; 8 or
+    # 16 dilate its last stages), and each task's decoder ('linear': a 1×1 convolution
+    # up-sampled bilinearly).
+    output_stride: Literal[8, 16, 32] | None = None
+    decoder: Literal["published", "linear"] = "published"
+
+    def network(self) -> dict[str, Any]:
+        """The ``build_model`` keywords that shape the network."""
+        return {"width": self.width, "output_stride": self.output_stride, "decoder": self.decoder}
 
 
 @dataclass(frozen=True)

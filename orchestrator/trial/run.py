@@ -137,7 +137,10 @@ def run_trial(
     eval_set = open_split(spec.dataset, root, data, tasks, ev.split, limit=ev.n_images)
 
     model = build_model(
-        spec.arch, tasks, width=cfg.model.width, init_from=weights_path(cfg.model, root)
+        spec.arch,
+        tasks,
+        init_from=weights_path(cfg.model, root),
+        **cfg.model.network(),
     )
     init_decoders(model, cfg.model.decoder_init)
     trained = train_model(

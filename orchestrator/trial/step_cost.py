@@ -113,6 +113,8 @@ def count_steps(
     optimizer: str = "adam",
     amp: bool = False,
     adversarial_steps: int = 0,
+    output_stride: int | None = None,
+    decoder: str = "published",
 ) -> StepCost:
     """The :class:`StepCost` of a trial's model, without data, device or time.
 
@@ -120,7 +122,7 @@ def count_steps(
     adversarial training); each costs an attack step at the training batch.
     """
     with META:
-        model = build_model(arch, tasks, width=width)
+        model = build_model(arch, tasks, width=width, output_stride=output_stride, decoder=decoder)
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     criterion = MultiTaskLoss(tasks, weights)
     attack_criterion = MultiTaskLoss(attacked, {t.name: 1.0 for t in attacked})
@@ -163,7 +165,7 @@ def count_trial_steps(spec: TrialSpec) -> StepCost:
         tasks,
         spec.weights,
         attacked,
-        width=cfg.model.width,
+        **cfg.model.network(),
         train_size=cfg.data.crop or side,
         eval_size=side,
         train_batch=cfg.train.batch_size,

@@ -76,7 +76,7 @@ def time_steps(
     attacked = [t for t in tasks if t.name in spec.attacked]
     sample = _sample(spec.dataset, cfg.data, tasks, image_size(spec.dataset, cfg.data))
     torch.manual_seed(spec.seed)
-    model = build_model(spec.arch, tasks, width=cfg.model.width)
+    model = build_model(spec.arch, tasks, **cfg.model.network())
     adversarial = cfg.adversarial.eval if cfg.adversarial else None
     setup = set_up_training(model, tasks, spec.weights, cfg.train, device, adversarial, attacked)
     train_batch = collate([sample] * cfg.train.batch_size)
