@@ -55,9 +55,9 @@ def test_overrides_are_parsed_as_yaml_and_written_into_a_copy():
 
 
 def test_an_override_changes_identity_exactly_like_the_same_yaml_edit(sweep_yaml):
-    by_set = load_sweep("taskonomy-pairs").expand("smoke", overrides=["train.epochs=3"])
+    by_set = load_sweep("taskonomy-pairs").expand("smoke", overrides=["train.epochs=5"])
     raw = load_sweep("taskonomy-pairs").presets["smoke"]["train"]
-    edited = sweep_yaml({"presets.smoke.train": {**raw, "epochs": 3}}, base="taskonomy-pairs")
+    edited = sweep_yaml({"presets.smoke.train": {**raw, "epochs": 5}}, base="taskonomy-pairs")
     by_yaml = load_sweep(str(edited)).expand("smoke")
     assert [s.trial_key for s in by_set] == [s.trial_key for s in by_yaml]
     plain = load_sweep("taskonomy-pairs").expand("smoke")
