@@ -44,10 +44,10 @@ def git_commit() -> str | None:
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
-def nvidia_driver() -> str | None:
+def nvidia_driver(source: Path = NVIDIA_DRIVER_FILE) -> str | None:
     """The NVIDIA kernel driver's version (e.g. '550.54.15'); None where there is none."""
     try:
-        text = NVIDIA_DRIVER_FILE.read_text()
+        text = source.read_text()
     except OSError:
         return None
     found = re.search(r"Kernel Module\b.*?\s(\d+\.\d+(?:\.\d+)?)\s", text)
