@@ -4,15 +4,25 @@ The trials of a sweep share one data block, so they read the same splits at the 
 and convention; only their tasks differ. The packed dataset holds the union of the tasks
 of every model, decoded by the very reader a trial would open (``trial.data.make_reader``),
 so any trial of the sweep can read it (:mod:`tasks.packed`).
+
+The destination is a directory, or an object-store prefix (``s3://bucket/prefix``). For a
+prefix the dataset is packed into a local staging directory exactly as for a directory
+(the same resumable chunks, whichever runner decodes them), then published whole
+(:func:`tasks.packed.remote.publish`: each file one object, the manifest last), and the
+staged copy becomes this node's cached copy. Packing straight into objects was not
+chosen: chunks fill rows of arrays across the whole split, which an object store, writing
+only whole objects, cannot take piecemeal.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
 from mtsweep.errors import MtsweepError
+from mtsweep.shared_storage import SharedStorage, is_uri
 from orchestrator.sweep.packing_on_ray import run_on_ray
 from orchestrator.sweep.plan import Plan
 from orchestrator.trial.data import (
@@ -21,8 +31,10 @@ from orchestrator.trial.data import (
     ensure_data,
     image_size,
     make_reader,
+    packed_cache,
     selection,
 )
+from tasks.packed.remote import adopt, publish, remote_manifest
 from tasks.packed.write import pack, run_in_process, run_in_processes
 
 log = logging.getLogger(__name__)
@@ -44,13 +56,14 @@ def sweep_data(plan: Plan) -> DataUse:
 
 def prepare(
     plan: Plan,
-    out: Path,
+    out: Path | str,
     workers: int = 1,
     address: str | None = None,
     target_dtype: str = "float32",
     chunk_size: int = 256,
 ) -> dict[str, Any]:
-    """Pack every split the plan's trials read into ``out``; returns the manifest.
+    """Pack every split the plan's trials read into ``out`` (a directory or an object-store
+    URI); returns the manifest.
 
     Chunks run as Ray tasks when ``address`` is given or Ray is already initialised, on
     ``workers`` local processes when more than one, else in this process.
@@ -83,8 +96,14 @@ def prepare(
         ",".join(t.name for t in tasks),
         out,
     )
-    return pack(
-        out,
+    remote = str(out) if is_uri(out) else None
+    published = None
+    if remote is not None:
+        SharedStorage(remote, "--to").check_writable()  # before any packing
+        published = (remote, remote_manifest(remote))
+    staging = staging_dir(remote) if remote is not None else Path(out)
+    manifest = pack(
+        staging,
         readers,
         dataset=dataset,
         tasks=tasks,
@@ -94,7 +113,18 @@ def prepare(
         target_dtype=target_dtype,
         chunk_size=chunk_size,
         runner=runner,
+        published=published,
     )
+    if remote is not None and published[1] is None:
+        publish(staging, remote, manifest)
+        adopt(staging, packed_cache(), manifest)
+    return manifest
+
+
+def staging_dir(uri: str) -> Path:
+    """Where a dataset for ``uri`` is packed before it is published (one per destination,
+    so an interrupted prepare resumes its chunks)."""
+    return packed_cache().parent / "packed-staging" / hashlib.sha256(uri.encode()).hexdigest()[:16]
 
 
 def _ray_running() -> bool:
