@@ -27,6 +27,7 @@ from orchestrator.sweep.packing_on_ray import run_on_ray
 from orchestrator.sweep.plan import Plan
 from orchestrator.trial.data import (
     DataUse,
+    cache_home,
     data_uses,
     ensure_data,
     image_size,
@@ -75,6 +76,11 @@ def prepare(
             f"the preset already reads the packed dataset {data.packed}; "
             "drop data.packed to prepare from the source"
         )
+    remote = str(out) if is_uri(out) else None
+    found = None
+    if remote is not None:
+        SharedStorage(remote, "--to").check_writable()  # one line, before any packing
+        found = remote_manifest(remote)
     root = ensure_data(dataset, data)
     readers = {s: make_reader(dataset, root, data, tasks, s, cache=False) for s in splits}
     runner = run_in_process
@@ -96,11 +102,6 @@ def prepare(
         ",".join(t.name for t in tasks),
         out,
     )
-    remote = str(out) if is_uri(out) else None
-    published = None
-    if remote is not None:
-        SharedStorage(remote, "--to").check_writable()  # before any packing
-        published = (remote, remote_manifest(remote))
     staging = staging_dir(remote) if remote is not None else Path(out)
     manifest = pack(
         staging,
@@ -113,9 +114,9 @@ def prepare(
         target_dtype=target_dtype,
         chunk_size=chunk_size,
         runner=runner,
-        published=published,
+        published=(remote, found) if remote is not None else None,
     )
-    if remote is not None and published[1] is None:
+    if remote is not None and found is None:
         publish(staging, remote, manifest)
         adopt(staging, packed_cache(), manifest)
     return manifest
@@ -124,7 +125,7 @@ def prepare(
 def staging_dir(uri: str) -> Path:
     """Where a dataset for ``uri`` is packed before it is published (one per destination,
     so an interrupted prepare resumes its chunks)."""
-    return packed_cache().parent / "packed-staging" / hashlib.sha256(uri.encode()).hexdigest()[:16]
+    return cache_home() / "packed-staging" / hashlib.sha256(uri.encode()).hexdigest()[:16]
 
 
 def _ray_running() -> bool:

@@ -88,10 +88,8 @@ def packed_cache() -> Path:
 
 def packed_uri(data: DataConfig) -> str | None:
     """The object-storage URI a data block reads a packed dataset from, if any."""
-    for where in (data.packed, data.root if data.source == "real" else None):
-        if where and is_uri(where):
-            return where
-    return None
+    where = data.packed or (data.root if data.source == "real" else None)
+    return where if where and is_uri(where) else None
 
 
 def synthetic_root(dataset: str, data: DataConfig) -> Path:
@@ -175,16 +173,21 @@ def open_reader(
         size=image_size(dataset, data),
         selection=selection(data),
         split=split,
-        source=Path(data.root) if data.packed and data.root else None,  # packed from here
+        source=_source(data),
     )
     return PackedSplit(root, split, tasks)
+
+
+def _source(data: DataConfig) -> Path | None:
+    """The source a packed dataset must have been made from: ``data.root`` beside
+    ``data.packed``."""
+    return Path(data.root) if data.packed and data.root and not is_uri(data.root) else None
 
 
 def check_published(use: DataUse, uri: str) -> None:
     """A data block read from the packed dataset published at ``uri``: its manifest (the
     only object fetched) fits every split the trials read; PackedError in one line if not."""
-    manifest, data = require_manifest(uri), use.data
-    source = Path(data.root) if data.packed and data.root and not is_uri(data.root) else None
+    manifest, data, source = require_manifest(uri), use.data, _source(use.data)
     for split in (None, *use.splits):
         check_manifest(
             manifest,

@@ -193,19 +193,18 @@ def test_prepare_to_a_bucket_publishes_the_packed_files_whole(source, packed, pu
     bucket.delete(MANIFEST)
     with pytest.raises(PackedError, match="holds no packed dataset"):
         ensure_data("taskonomy", data_of(published))
-    assert (
-        main(["prepare", str(TINY_SWEEP), "--data-root", str(source), "--to", published, *AT_16])
-        == 0
-    )
+    prepare = ["prepare", str(TINY_SWEEP), "--data-root", str(source)]
+    assert main([*prepare, "--to", published, *AT_16]) == 0
     assert bucket.read_bytes(image) == (packed / image).read_bytes()
 
     capsys.readouterr()
-    code = main(
-        ["prepare", str(TINY_SWEEP), "--data-root", str(source), "--to", published]
-        + ["--set", "data.image_size=8"]
-    )
+    code = main([*prepare, "--to", published, "--set", "data.image_size=8"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "already holds another packed dataset" in err
+
+    code = main([*prepare, "--to", "s3://no-such-bucket-mtsweep/packed"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot be written" in err
 
 
 def test_trials_on_a_node_share_one_verified_copy_of_the_bucket(
