@@ -8,6 +8,7 @@ needs to be on no other node (a local staging directory for ``--to s3://…`` se
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,14 @@ def run_on_ray(out: Path) -> Runner:
         limit = max(2, IN_FLIGHT_PER_CPU * int(ray.cluster_resources().get("CPU", 1)))
         readers: dict[int, Any] = {}
         arrays_of = {}
-        queue, pending = list(jobs), []
+        queue, pending = deque(jobs), []
         while queue or pending:
             while queue and len(pending) < limit:
-                chunk, reader, arrays = queue.pop(0)
-                ref = readers.setdefault(id(reader), ray.put(reader))
+                chunk, reader, arrays = queue.popleft()
+                if id(reader) not in readers:
+                    readers[id(reader)] = ray.put(reader)
                 arrays_of[chunk] = arrays
-                pending.append(remote.remote(chunk, ref, arrays))
+                pending.append(remote.remote(chunk, readers[id(reader)], arrays))
             done, pending = ray.wait(pending, num_returns=1)
             decoded = ray.get(done[0])
             yield store_chunk(out, arrays_of.pop(decoded.chunk), decoded)
