@@ -220,7 +220,7 @@ def pack(
     target_dtype: str = "float32",
     chunk_size: int = 256,
     runner: Callable[[Path], Runner] | None = None,
-    published: tuple[str, Mapping[str, Any]] | None = None,
+    published: tuple[str, Mapping[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Decode every sample of ``readers`` (split → reader) into ``out``; returns the manifest.
 
@@ -321,7 +321,7 @@ def pack(
             for split, arrays in layouts.items()
         },
     }
-    manifest["files"] = file_digests(out, [f for a in layouts.values() for f in _files(a)])
+    manifest["files"] = _file_digests(out, [f for a in layouts.values() for f in _files(a)])
     replace_atomically(existing, lambda tmp: tmp.write_text(json.dumps(manifest, indent=1)))
     (out / PROGRESS).unlink(missing_ok=True)
     return manifest
@@ -332,12 +332,12 @@ def _files(arrays: Mapping[str, ArrayInfo]) -> list[str]:
     return [f"{split}/ids.json", *(info.file for info in arrays.values())]
 
 
-def file_digests(root: Path, files: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _file_digests(root: Path, files: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``{file: {"bytes", "sha256"}}`` of files under ``root`` (what a copy is checked by)."""
-    return {f: {"bytes": (root / f).stat().st_size, "sha256": sha256_of(root / f)} for f in files}
+    return {f: {"bytes": (root / f).stat().st_size, "sha256": _sha256_of(root / f)} for f in files}
 
 
-def sha256_of(path: Path) -> str:
+def _sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(1 << 22):
