@@ -1,13 +1,14 @@
 """The driver's Tune callback: the only writer to MLflow, and the live progress line.
 
 It opens a trial's MLflow run when the trial starts (RUNNING), records the node the worker
-reports from and the versions it runs with before it trains, logs the loss of each epoch as the trial reports it, and records the final result or the
-error when it ends. Results a trial kept in storage but no driver recorded (the driver
-died) are recorded by ``ingest_kept_results`` before anything is scheduled.
+reports from and the versions it runs with before it trains, logs the loss of each epoch as
+the trial reports it, and records the final result or the error when it ends. Results a
+trial kept in storage but no driver recorded (the driver died) are recorded by
+``ingest_kept_results`` before anything is scheduled.
 
 While MLflow does not answer, the recorder does not wait on it: a call that failed for good
 marks the store down, finished results and failures go to the outbox on disk, live updates
-(start, epochs) are skipped (the final result carries the whole loss history), and Tune
+(start, node and versions, epochs) are skipped (the final result carries the whole loss history), and Tune
 keeps starting trials. Every ``PROBE_EVERY_S`` it asks the server's ``/health`` once; when
 the server answers, the outbox is recorded and says so.
 """
@@ -196,7 +197,9 @@ class MlflowRecorder(tune.Callback):
             node = str(result[NODE_REPORT])
             versions = json.loads(result.get(VERSIONS_REPORT) or "{}")
             self._safely(
-                "record the node", key, lambda: self.tracker.set_node(spec, node, versions)
+                "record the node and versions",
+                key,
+                lambda: self.tracker.set_node(spec, node, versions),
             )
             return
         if "epoch" not in result or "result_json" in result:
