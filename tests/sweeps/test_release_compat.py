@@ -30,6 +30,12 @@ RELEASE_SMOKE = {
         "train={epochs: 6, batch_size: 16, optimizer: adam, lr: 0.005, checkpoint_every_s: 30}",
         "evaluation={split: val, n_images: 16, batch_size: 16}",
     ],
+    "taskonomy-multitask-attack": [
+        "data={source: synthetic, n: 96, size: 32, seed: 0}",
+        "model={width: 8}",
+        "train={epochs: 10, batch_size: 16, optimizer: adam, lr: 0.005, checkpoint_every_s: 30}",
+        "evaluation={split: val, n_images: 16, batch_size: 16}",
+    ],
 }
 
 
