@@ -16,14 +16,8 @@ from pathlib import Path
 from torchvision.models.resnet import Bottleneck
 
 from models.multitask import MultiTaskNet
-from models.registry import register_arch
-from models.resnet_taskonomy import (
-    PAPER_STRIDE,
-    PAPER_WIDTH,
-    PUBLISHED,
-    ResNetEncoder,
-    taskonomy_net,
-)
+from models.registry import PUBLISHED, register_arch
+from models.resnet_taskonomy import PAPER_STRIDE, PAPER_WIDTH, ResNetEncoder, taskonomy_net
 from tasks.registry import Task
 
 LAYERS = (3, 4, 6, 3)

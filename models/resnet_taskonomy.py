@@ -76,6 +76,7 @@ def _stage(
 
 
 def check_output_stride(output_stride: int) -> None:
+    """Refuse, in one line, a stride the stem and the four stages cannot give."""
     if output_stride not in OUTPUT_STRIDES:
         choices = ", ".join(map(str, OUTPUT_STRIDES))
         raise MtsweepError(f"model.output_stride: {output_stride} is not one of {choices}")
