@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from mtsweep.shared_storage import SharedStorage
 from orchestrator.cli import main
 from orchestrator.sweep.plan import REQUEST_FILE
+from orchestrator.trial.checkpoints import load_checkpoint, save_checkpoint
 from orchestrator.trial.result import TrialResult, kept_key
 from tests.helpers.cluster import MlflowServer, run_argv
 from tests.helpers.mlflow_runs import keys_of, runs_of, sweep_runs_of
@@ -164,3 +165,14 @@ def test_an_unreachable_bucket_is_one_line_before_anything_is_written(
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert f"storage {storage} cannot be written" in err
     assert not out.exists()
+
+
+def test_a_torn_latest_checkpoint_in_the_bucket_falls_back_to_the_previous(s3_bucket):
+    ckpt = SharedStorage(f"{s3_bucket}/checkpoints/m")
+    save_checkpoint(ckpt, {"epoch": 1})
+    save_checkpoint(ckpt, {"epoch": 2})
+    assert load_checkpoint(ckpt)["epoch"] == 2
+    whole = ckpt.read_bytes("latest.pt")
+    ckpt.write_bytes("latest.pt", whole[: len(whole) // 2])  # an upload cut short
+    assert load_checkpoint(ckpt)["epoch"] == 1
+    assert ckpt.keys() == ["latest.pt", "previous.pt"]
