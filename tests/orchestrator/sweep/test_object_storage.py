@@ -1,12 +1,12 @@
 """Sweeps on object storage: a real S3 API (``moto_server`` on loopback) as ``--storage``,
 and as the MLflow server's artifact store.
 
-One sweep carries most checks, to stay cheap: its driver is killed (SIGKILL) while a trial
-trains, a forged result of that trial is put in the bucket, and the same command, run
-again (with the pre-flight of a cluster: the node reads a probe from the bucket), must
-refuse the forgery, continue the trial from its checkpoint in the bucket and keep one
-MLflow run per trial, with checkpoints, results and artifacts as objects in the bucket,
-nothing of them on local disk, and no credential in any record.
+One sweep carries most checks, to stay cheap: its driver, joined to the module's Ray as to
+a cluster (so every node first reads a probe from the bucket), is killed (SIGKILL) while a
+trial trains, a forged result of that trial is put in the bucket, and the same command, run
+again, must refuse the forgery, continue the trial from its checkpoint in the bucket and
+keep one MLflow run per trial, with checkpoints, results and artifacts as objects in the
+bucket, nothing of them on local disk, and no credential in any record.
 """
 
 from __future__ import annotations
@@ -39,12 +39,14 @@ EXPERIMENT = "on-a-bucket/smoke"
 
 @pytest.fixture(scope="module")
 def ray_s3(s3_server, ray_local):
-    """The module's Ray, started after the S3 environment is set: its workers reach it."""
-    return ray_local
+    """The module's Ray, started after the S3 environment is set (its workers reach the
+    S3 server); its address, for drivers in other processes."""
+    return ray_local.get_runtime_context().gcs_address
 
 
 def _kill_when_a_checkpoint_is_in(store: SharedStorage, cmd: list[str], log) -> None:
-    """Run the driver ``cmd`` and SIGKILL it once a model has a checkpoint but no result."""
+    """Run the driver ``cmd`` and SIGKILL it once a model has a checkpoint but no result
+    (Ray then ends the dead driver's trials)."""
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 180
@@ -91,24 +93,28 @@ def test_a_sweep_on_a_bucket_survives_a_killed_driver_and_a_forged_result(
     sweep, out = sweep_yaml(TWO_MODELS), tmp_path / "run"
     store = SharedStorage(f"s3://{bucket}/sweeps/a")
     argv = run_argv(sweep, out, "--storage", store.location, "--tracking-uri", server.uri)
-    with (tmp_path / "killed.log").open("w") as log:  # one trial at a time
-        driver = [sys.executable, "-m", "orchestrator.cli", *argv, "--num-cpus", "1"]
+    argv += ["--address", ray_s3]  # the module's Ray as a cluster: its node reads a probe
+    with (tmp_path / "killed.log").open("w") as log:
+        driver = [sys.executable, "-m", "orchestrator.cli", *argv]
         _kill_when_a_checkpoint_is_in(store, driver, log)
-    (trained,) = {k.split("/")[1] for k in store.keys("checkpoints")}
-    killed = [r for r in runs_of(server.uri, EXPERIMENT) if r.info.status == "RUNNING"]
-    assert len(killed) == 1  # the killed driver left its trial's run open
-    key = killed[0].data.tags["mtsweep.trial_key"]
+    trained = {k.split("/")[1] for k in store.keys("checkpoints")}
+    open_runs = {
+        r.data.tags["mtsweep.model_key"]: r
+        for r in runs_of(server.uri, EXPERIMENT)
+        if r.info.status == "RUNNING"  # the killed driver left its trials' runs open
+    }
+    assert trained and trained <= set(open_runs)
+    killed = open_runs[sorted(trained)[0]]
+    key = killed.data.tags["mtsweep.trial_key"]
     store.write_bytes(kept_key(key), _forged(key))
 
-    # The same command resumes, on the module's Ray taken as a cluster: its node must read
-    # the driver's probe from the bucket first.
-    assert main([*argv, "--address", "auto"]) == 0
+    assert main(argv) == 0  # the same command resumes
     runs = runs_of(server.uri, EXPERIMENT)
     assert len(runs) == 2 and len(set(keys_of(runs))) == 2  # one run per trial
     assert all(r.info.status == "FINISHED" for r in runs)
     resumed = next(r for r in runs if r.data.tags["mtsweep.trial_key"] == key)
-    assert resumed.info.run_id == killed[0].info.run_id  # the killed driver's run, reused
-    assert resumed.data.tags["mtsweep.model_key"] == trained
+    assert resumed.info.run_id == killed.info.run_id  # the killed driver's run, reused
+    assert {r.info.run_id for r in open_runs.values()} <= {r.info.run_id for r in runs}
     # The forgery was refused: the trial ran again, from its checkpoint in the bucket.
     assert "clean/forged/l1" not in resumed.data.metrics
     assert resumed.data.metrics["train/resumed_from_epoch"] > 0
