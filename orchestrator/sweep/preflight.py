@@ -165,10 +165,8 @@ def _worker_check(storage: SharedStorage, probe: str, plan: Plan | None) -> str 
             "the store's credentials"
         )
     if data is None:
-        return (
-            f"storage {storage.location} does not hold the driver's {probe}; mount it on "
-            "every node, or use a bucket"
-        )
+        fix = "mount it on every node" if storage.is_local else "give every node the same store"
+        return f"storage {storage.location} does not hold the driver's {probe} here; {fix}"
     if data != probe.encode():
         return f"storage {storage.location} holds another object at {probe}"
     if plan is not None:
