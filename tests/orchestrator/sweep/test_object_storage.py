@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from mtsweep.shared_storage import SharedStorage
 from orchestrator.cli import main
+from orchestrator.cli.logs import tune_trial_dirs
 from orchestrator.sweep.plan import REQUEST_FILE
 from orchestrator.trial.checkpoints import load_checkpoint, save_checkpoint
 from orchestrator.trial.result import TrialResult, kept_key
@@ -182,3 +183,18 @@ def test_a_torn_latest_checkpoint_in_the_bucket_falls_back_to_the_previous(s3_bu
     ckpt.write_bytes("latest.pt", whole[: len(whole) // 2])  # an upload cut short
     assert load_checkpoint(ckpt)["epoch"] == 1
     assert ckpt.keys() == ["latest.pt", "previous.pt"]
+
+
+def test_logs_finds_the_tune_trial_directories_in_the_bucket(s3_bucket):
+    store = SharedStorage(f"{s3_bucket}/sweep")
+    for key in (
+        "tune/tune-1/0123456789abcdef/error.txt",
+        "tune/tune-2/0123456789abcdef/error.pkl",
+        "tune/tune-2/fedcba9876543210/error.txt",
+        "tune/tune-2/experiment_state-1.json",
+    ):
+        store.write_bytes(key, b"x")
+    assert tune_trial_dirs(store, "0123") == [
+        f"{s3_bucket}/sweep/tune/tune-1/0123456789abcdef",
+        f"{s3_bucket}/sweep/tune/tune-2/0123456789abcdef",
+    ]
