@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mtsweep.errors import MtsweepError
-from mtsweep.shared_storage import SharedStorage, first_line, local_dir
+from mtsweep.shared_storage import SharedStorage, first_line, is_uri, local_dir
 from orchestrator.sweep.mlflow_store import check_tracking_uri
 from orchestrator.sweep.plan import Plan, Resources
 from orchestrator.trial.data import (
@@ -31,6 +31,8 @@ from orchestrator.trial.data import (
     packed_uri,
 )
 from tasks.fingerprint import fingerprint
+from tasks.packed.manifest import packed_fingerprint
+from tasks.packed.remote import require_manifest
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +191,13 @@ def _worker_check(storage: SharedStorage, probe: str, plan: Plan | None) -> str 
 
 
 def real_data_fingerprints(plan: Plan) -> dict[str, Any]:
-    """Fingerprint of each real data root of the plan (none for synthetic data)."""
+    """Fingerprint of each real data root of the plan (none for synthetic data); a packed
+    dataset in a bucket is known by its published manifest's."""
     datas = [s.config.data for s in plan.specs]
     roots = {d.root for d in datas if d.source == "real" and d.root}
-    return {root: fingerprint(Path(root)) for root in sorted(roots)}
+    return {
+        root: packed_fingerprint(require_manifest(root))
+        if is_uri(root)
+        else fingerprint(Path(root))
+        for root in sorted(roots)
+    }
