@@ -17,8 +17,15 @@ def batches():
 
 def run(model, evals=EVALS, attacked=(SEG, DEPTH), report=(SEG, DEPTH), seed=0):
     return evaluate(
-        model, batches(), [SEG, DEPTH], evals, list(attacked), list(report), "cpu", seed=seed
-    )
+        model,
+        batches(),
+        tasks=[SEG, DEPTH],
+        evals=evals,
+        attacked=list(attacked),
+        report=list(report),
+        device="cpu",
+        seed=seed,
+    ).metrics
 
 
 def test_nested_results_and_attacks_hurt(trained_net):
@@ -60,15 +67,30 @@ def test_bad_names_and_unknown_tasks_are_refused(random_net):
     with pytest.raises(ValueError, match="pgd"):
         run(random_net, ["pgd_eps4"])
     with pytest.raises(ValueError, match="not among"):
-        evaluate(random_net, batches(), [DEPTH], ["clean"], [SEG], [SEG], "cpu", seed=0)
+        evaluate(
+            random_net,
+            batches(),
+            tasks=[DEPTH],
+            evals=["clean"],
+            attacked=[SEG],
+            report=[SEG],
+            device="cpu",
+            seed=0,
+        )
 
 
 def test_first_images_are_what_each_evaluation_saw(trained_net):
-    seen: dict = {}
     evals = ["clean", "fgsm_eps8", "pgd5_eps8"]
-    evaluate(
-        trained_net, batches(), [SEG, DEPTH], evals, [SEG], [SEG], "cpu", seed=0, first_images=seen
-    )
+    seen = evaluate(
+        trained_net,
+        batches(),
+        tasks=[SEG, DEPTH],
+        evals=evals,
+        attacked=[SEG],
+        report=[SEG],
+        device="cpu",
+        seed=0,
+    ).first_images
     x = batches()[0]["image"][:1]
     assert set(seen) == set(evals)
     assert (seen["clean"] == x).all()
