@@ -67,3 +67,24 @@ def ray_local():
     start_ray(None, num_cpus=2)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 API (moto_server) on 127.0.0.1 for the session, with every S3 client of the
+    tests (and of the Ray workers and servers they start) pointed at it."""
+    from tests.helpers.s3 import S3Server, s3_environment
+
+    server = S3Server()
+    server.start()
+    try:
+        with s3_environment(server):
+            yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh bucket on the test S3 server; its ``s3://`` URI."""
+    return f"s3://{s3_server.new_bucket()}"
