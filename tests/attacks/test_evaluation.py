@@ -94,6 +94,8 @@ def test_first_images_are_what_each_evaluation_saw(trained_net):
     x = batches()[0]["image"][:1]
     assert set(seen) == set(evals)
     assert (seen["clean"] == x).all()
+    for image in seen.values():  # one image of its own, not a view that keeps the batch alive
+        assert image.shape == x.shape and image.untyped_storage().nbytes() == image.nbytes
     for name in evals[1:]:
         delta = (seen[name] - x).abs()
         assert delta.max() <= 8 / 255 + 1e-6 and delta.max() > 4 / 255  # attacked, in the ball
