@@ -25,6 +25,7 @@ from torch import nn
 from models.multitask import MultiTaskNet
 from models.registry import register_arch
 from models.weights import WeightsError, check_keys, read_state_dict
+from tasks.cityscapes_data import CITYSCAPES_MEAN, CITYSCAPES_STD
 from tasks.registry import Task
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,6 @@ log = logging.getLogger(__name__)
 CHANNELS = (16, 32, 64, 128, 256, 512, 512, 512)  # levels 1-8 at width 1.0
 SHARED_LEVELS = 6  # levels 0..5 are shared; 6..8 are each task's decoder
 LEVELS = 9
-# fyu/drn's datasets/cityscapes/info.json: the input statistics its Cityscapes models saw.
-CITYSCAPES_MEAN = (0.29010095242892997, 0.32808144844279574, 0.28696394422942517)
-CITYSCAPES_STD = (0.1829540508368939, 0.18656561047509476, 0.18447508988480435)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from torch import nn
 
 from models.normalize import Normalize
 from mtsweep.errors import MtsweepError
-from tasks.losses import valid_fraction
+from tasks.losses import Loss, valid_fraction
 from tasks.registry import Task
 
 
@@ -43,7 +43,11 @@ class MultiTaskLoss:
     """Σ λ_c · mean_batch L_c over the model's tasks; also returns each L_c for logging."""
 
     def __init__(
-        self, tasks: Sequence[Task], weights: Mapping[str, float], all_pixels: bool = False
+        self,
+        tasks: Sequence[Task],
+        weights: Mapping[str, float],
+        all_pixels: bool = False,
+        losses: Mapping[str, Loss] | None = None,
     ) -> None:
         missing = [t.name for t in tasks if t.name not in weights]
         if missing:
@@ -53,6 +57,8 @@ class MultiTaskLoss:
         # each task's loss over all pixels, masked and ignored ones in the denominator, as
         # MTRobust's losses (tasks.losses.valid_fraction); else over the valid pixels
         self.all_pixels = all_pixels
+        # a task's training loss where a preset replaces its table's (train.autoencoder_loss)
+        self.losses = {t.name: (losses or {}).get(t.name, t.loss) for t in tasks}
 
     def __call__(
         self,
@@ -63,7 +69,7 @@ class MultiTaskLoss:
         per_task = {}
         for t in self.tasks:
             target, mask = targets[t.name], masks.get(t.name)
-            loss = t.loss(outputs[t.name].float(), target, mask)
+            loss = self.losses[t.name](outputs[t.name].float(), target, mask)
             if self.all_pixels:
                 loss = loss * valid_fraction(target, mask, t.ignore_index)
             per_task[t.name] = loss.mean()

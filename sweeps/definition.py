@@ -17,6 +17,7 @@ import yaml
 from attacks.eval_names import applies_to, parse_eval
 from attacks.measures import MEASURES
 from models import arch_names
+from mtsweep.shared_storage import is_uri
 from sweeps.presets import (
     AUTHORS,
     BLOCKS,
@@ -226,7 +227,8 @@ class Sweep:
             )
         data = dict(p.blocks.get("data") or {})
         if data_root is not None:
-            data = {**data, "source": "real", "root": str(Path(data_root).expanduser().resolve())}
+            root = data_root if is_uri(data_root) else str(Path(data_root).expanduser().resolve())
+            data = {**data, "source": "real", "root": root}  # a URI holds a packed dataset
         elif (
             data.get("source") == "real"
             and not data.get("root")

@@ -90,6 +90,9 @@ class TrainConfig:
     # A masked task's loss over its valid pixels ('valid') or over all pixels, masked ones
     # counted in the denominator ('all', as MTRobust's losses; tasks.losses.valid_fraction).
     loss_denominator: Literal["valid", "all"] = "valid"
+    # The autoencoder task's training loss: L1 on [0, 1] RGB, or MSE on RGB standardised by
+    # the dataset's statistics ('mse_normalised', MTRobust's Cityscapes autoencoder).
+    autoencoder_loss: Literal["l1", "mse_normalised"] = "l1"
     channels_last: bool = False
     compile: bool = False  # torch.compile on CUDA
     max_steps_per_epoch: int | None = field(default=None, metadata={"min": 1})

@@ -29,6 +29,11 @@ from tasks.task import REG_DIRECTION, SEG_DIRECTION, Task, identity, reg_meter, 
 
 log = logging.getLogger(__name__)
 
+# fyu/drn's datasets/cityscapes/info.json: the statistics of Cityscapes' images in [0, 1] RGB
+# that the DRN models (and MTRobust's Cityscapes loader) standardise their inputs with.
+CITYSCAPES_MEAN = (0.29010095242892997, 0.32808144844279574, 0.28696394422942517)
+CITYSCAPES_STD = (0.1829540508368939, 0.18656561047509476, 0.18447508988480435)
+
 CITYSCAPES_TASKS: tuple[Task, ...] = (
     Task(
         name="segment_semantic",
@@ -156,6 +161,7 @@ register_dataset(
         write_cityscapes,
         image_size=340,
         order=1,
+        rgb_std=CITYSCAPES_STD,
         split_sizes={
             "train": (2975, "Cityscapes fine: 2975 train (Cordts et al. 2016)"),
             "val": (500, "Cityscapes fine: 500 val (Cordts et al. 2016)"),

@@ -34,7 +34,9 @@ class DatasetKind:
     estimate uses when no data root is given). ``order`` places it in
     ``dataset_names()`` (then the name): where task names fit several datasets, the first
     wins (Taskonomy, the paper's main dataset). ``tasks`` is its task table under the
-    ``standley`` convention, set by ``register_dataset``.
+    ``standley`` convention, set by ``register_dataset``. ``rgb_std`` is the per-channel
+    standard deviation of its images in [0, 1] RGB that the authors' loader standardised
+    with (None where no preset needs it).
     """
 
     name: str
@@ -44,6 +46,7 @@ class DatasetKind:
     order: int = 100
     split_sizes: Mapping[str, tuple[int, str]] = field(default_factory=dict)
     tasks: tuple[Task, ...] = ()
+    rgb_std: tuple[float, float, float] | None = None
 
 
 def _origin(kind: DatasetKind) -> str:

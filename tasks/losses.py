@@ -73,6 +73,19 @@ def _mask_only(target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor 
 l1_loss = PixelLoss(_abs_error, _mask_only)
 
 
+def normalised_mse(std: Sequence[float]) -> PixelLoss:
+    """Squared error of images standardised per channel by ``std``: MTRobust's Cityscapes
+    autoencoder loss, an MSE between mean/std-normalised RGB images (the means cancel), so
+    an error of e in [0, 1] RGB counts (e/σ_c)² instead of |e| (docs/fidelity.md)."""
+    inv = torch.tensor([1.0 / s for s in std])
+
+    def pixels(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        scale = inv.to(pred.device, pred.dtype).view(1, -1, 1, 1)
+        return ((pred - target) * scale).square()
+
+    return PixelLoss(pixels, _mask_only)
+
+
 def make_ce_loss(ignore_index: int, class_weights: Sequence[float] | None = None) -> PixelLoss:
     """Per-pixel cross-entropy over pixels whose label is not ``ignore_index``.
 

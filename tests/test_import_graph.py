@@ -17,7 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("mtsweep", "tasks", "models", "attacks", "sweeps", "orchestrator")
 # The layers, bottom first: a package may import its own layer and those below it.
-LAYERS = (("mtsweep.errors", "mtsweep.atomic", "mtsweep.registry"), ("tasks",), ("models",))
+LAYERS = (
+    ("mtsweep.errors", "mtsweep.atomic", "mtsweep.registry", "mtsweep.shared_storage"),
+    ("tasks",),
+    ("models",),
+)
 LAYERS += (("attacks",), ("sweeps",), ("orchestrator", "mtsweep"))
 
 
@@ -172,3 +176,36 @@ def test_tasks_know_no_ray_or_mlflow():
                 if isinstance(node, ast.ImportFrom)
             }
             assert not roots & {"ray", "mlflow"}, name
+
+
+def test_a_trials_worker_imports_no_mlflow():
+    """What a Ray worker loads for a trial (ray_backend, and what ``tune_trainable`` imports)
+    never imports MLflow: MLflow is the driver's; the worker reads its version from metadata."""
+    modules = project_modules()
+    backend = "orchestrator.sweep.ray_backend"
+    trainable = next(
+        node
+        for node in tree(modules[backend]).body
+        if isinstance(node, ast.FunctionDef) and node.name == "tune_trainable"
+    )
+    todo = [backend] + [
+        node.module
+        for node in ast.walk(trainable)
+        if isinstance(node, ast.ImportFrom) and node.module in modules
+    ]
+    assert "orchestrator.trial.versions" in todo
+    loaded: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in loaded:
+            loaded.add(name)
+            todo.extend(graph()[name])
+    roots = {
+        name: {
+            (alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0]
+            for node in _statements(tree(modules[name]).body, functions=False)
+            for alias in node.names
+        }
+        for name in loaded
+    }
+    assert not [name for name, imported in roots.items() if "mlflow" in imported]

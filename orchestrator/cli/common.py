@@ -148,10 +148,17 @@ def request_of(args: argparse.Namespace):
         overrides=tuple(args.overrides),
         tasks=tuple(tasks) if tasks else None,
         seeds=tuple(seeds_) if seeds_ else None,
-        data_root=str(Path(data_root).expanduser().resolve()) if data_root else None,
+        data_root=_absolute(data_root) if data_root else None,
         tracking_uri=args.tracking_uri,
         storage=str(storage) if storage else None,
     )
+
+
+def _absolute(location: str) -> str:
+    """A path made absolute; an object-store URI (a packed dataset) as given."""
+    from mtsweep.shared_storage import is_uri
+
+    return location if is_uri(location) else str(Path(location).expanduser().resolve())
 
 
 def plan_of(args: argparse.Namespace, require_data: bool = False, **flags):

@@ -12,6 +12,9 @@ EPILOG = """examples:
       --to /data/taskonomy-packed-256 --workers 8
   mtsweep run taskonomy-pairs --preset paper --data-root /data/taskonomy-packed-256
   mtsweep prepare --out runs/fig7-paper --to /data/packed  # the sweep recorded in a run dir
+  mtsweep prepare taskonomy-pairs --preset paper --data-root /data/taskonomy \
+      --to s3://bucket/taskonomy-packed-256   # published to object storage, manifest last
+  mtsweep run taskonomy-pairs --preset paper --data-root s3://bucket/taskonomy-packed-256
 Running the same command again continues an interrupted prepare. The old spelling
 '--out PACKED' (without --to) still works.
 """
@@ -26,7 +29,10 @@ def add_parser(sub) -> None:
     )
     sweep_args(p)
     p.add_argument(
-        "--to", type=Path, default=None, help="the directory to write the packed dataset to"
+        "--to",
+        default=None,
+        help="where to write the packed dataset: a directory, or an object-store prefix "
+        "(s3://bucket/prefix; packed locally under $MTSWEEP_CACHE, then uploaded)",
     )
     p.add_argument(
         "--workers",
@@ -37,8 +43,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--address",
         default=None,
-        help="Ray cluster address: decode chunks as Ray tasks (the data root and the packed "
-        "directory must be on storage every node sees)",
+        help="Ray cluster address: decode chunks as Ray tasks (the data root must be on "
+        "storage every node sees; this process writes the packed arrays)",
     )
     p.add_argument(
         "--target-dtype",
@@ -54,6 +60,7 @@ def add_parser(sub) -> None:
 
 
 def handle(args) -> int:
+    from mtsweep.shared_storage import is_uri
     from orchestrator.sweep.prepare import prepare
     from tasks.packed.manifest import describe
 
@@ -62,6 +69,8 @@ def handle(args) -> int:
         target, args.out = args.out, None
     if target is None:
         raise CliError("give --to PACKED, the directory to write the packed data to")
+    if args.to is None and is_uri(target):  # --out is a path: it cannot hold a URI
+        raise CliError(f"--out {target}: give an object-store destination with --to")
     plan = plan_of(args)
     manifest = prepare(
         plan,
@@ -71,6 +80,7 @@ def handle(args) -> int:
         target_dtype=args.target_dtype,
         chunk_size=args.chunk,
     )
-    print(f"packed {describe(manifest)} in {Path(target).resolve()}")
-    print(f"use it with: --data-root {Path(target).resolve()}")
+    where = str(target) if is_uri(target) else str(Path(target).resolve())
+    print(f"packed {describe(manifest)} in {where}")
+    print(f"use it with: --data-root {where}")
     return 0

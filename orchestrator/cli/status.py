@@ -43,6 +43,8 @@ def handle(args) -> int:
         )
     for t in status.of("FAILED"):
         print(f"  FAILED {t.trial_key} {t.label}: {t.error}")
+    if status.version_warning:
+        print(status.version_warning)
     if states.get("FAILED"):
         return SOME_FAILED
     return ALL_FINISHED if states.get("FINISHED", 0) == total else UNFINISHED

@@ -26,15 +26,17 @@ import torch
 
 from attacks.eval_names import parse_eval
 from mtsweep.errors import MtsweepError
+from mtsweep.shared_storage import is_uri
 from orchestrator.sweep.accelerators import GIB, Accelerator
 from orchestrator.sweep.plan import Plan
-from orchestrator.trial.data import DataUse, data_uses, ensure_data, make_reader
+from orchestrator.trial.data import DataUse, data_uses, ensure_data, make_reader, packed_uri
 from orchestrator.trial.setup import pick_device
 from orchestrator.trial.step_cost import StepCost, count_trial_steps
 from orchestrator.trial.timing import StepTimes, time_steps
 from sweeps.spec import TrialSpec
 from tasks.datasets import get_dataset
 from tasks.packed.manifest import is_packed, read_manifest
+from tasks.packed.remote import require_manifest
 
 log = logging.getLogger(__name__)
 
@@ -209,9 +211,9 @@ def split_counts(use: DataUse) -> dict[str, tuple[int, str]]:
     """Samples of each split: from a packed manifest, a data root, or the dataset's known
     size at paper scale."""
     data = use.data
-    root = data.packed or data.root
-    if root and is_packed(root):
-        found = read_manifest(Path(root))["splits"]
+    root = packed_uri(data) or data.packed or data.root
+    if root and (is_uri(root) or is_packed(root)):  # a manifest: read it, nothing else
+        found = (require_manifest(root) if is_uri(root) else read_manifest(Path(root)))["splits"]
         return {s: (found[s]["count"], f"packed {root}") for s in use.splits if s in found} | {
             s: _known(use, s) for s in use.splits if s not in found
         }

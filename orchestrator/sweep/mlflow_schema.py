@@ -25,6 +25,7 @@ ERROR = f"{TAG}error"  # a failed trial's one-line error ('' once it succeeds)
 EPOCH = f"{TAG}epoch"  # "i/N" while a trial trains
 NODE = f"{TAG}node"  # the Ray node a trial runs on
 HOST = f"{TAG}host"  # the worker's host name (runs of release 0.1.0)
+WORKER = f"{TAG}worker."  # + python, mtsweep, commit, torch, ray, mlflow, cuda, gpu, nvidia_driver
 SUMMARY = f"{TAG}summary"  # the reduction's summary line, on the sweep's run
 VERSION_TAG = f"{TAG}version"  # the mtsweep package version that recorded a run
 DATA_TAG = f"{TAG}data_fingerprint"  # data_root=fingerprint of each real data root
@@ -160,6 +161,11 @@ class TrialRecord:
     def node(self) -> str:
         """The node the trial runs (ran) on; '?' when nothing reported one yet."""
         return self.tags.get(NODE) or self.tags.get(HOST) or "?"
+
+    @property
+    def worker_versions(self) -> dict[str, str]:
+        """What the trial's worker ran with (``orchestrator.trial.versions``), by name."""
+        return {k.removeprefix(WORKER): v for k, v in self.tags.items() if k.startswith(WORKER)}
 
     def identity(self, key: str) -> dict[str, Any]:
         """The run's model identity for the trials table (release 0.1.0 runs: from params)."""

@@ -21,7 +21,13 @@ from mtsweep.errors import MtsweepError
 from orchestrator.sweep.mlflow_store import check_tracking_uri
 from orchestrator.sweep.plan import Plan, Resources
 from orchestrator.sweep.shared_storage import storage_dir
-from orchestrator.trial.data import data_uses, ensure_data, open_reader
+from orchestrator.trial.data import (
+    check_published,
+    data_uses,
+    ensure_data,
+    open_reader,
+    packed_uri,
+)
 from tasks.fingerprint import fingerprint
 
 log = logging.getLogger(__name__)
@@ -97,10 +103,15 @@ def check_data(plan: Plan) -> None:
     """For real data: the root (or packed copy) exists, has a known layout and holds every
     split and task the trials read, through the trial's own choice of reader.
 
-    Opening a reader lists folders and files (or reads a packed manifest), decoding nothing.
+    Opening a reader lists folders and files (or reads a packed manifest), decoding nothing;
+    a packed dataset on object storage is checked by its manifest alone, not downloaded.
     """
     for use in data_uses(plan.specs):
         if use.data.source != "real" and not use.data.packed:
+            continue
+        uri = packed_uri(use.data)
+        if uri is not None:
+            check_published(use, uri)
             continue
         root = ensure_data(use.dataset, use.data)
         for split in use.splits:

@@ -4,25 +4,38 @@ The trials of a sweep share one data block, so they read the same splits at the 
 and convention; only their tasks differ. The packed dataset holds the union of the tasks
 of every model, decoded by the very reader a trial would open (``trial.data.make_reader``),
 so any trial of the sweep can read it (:mod:`tasks.packed`).
+
+The destination is a directory, or an object-store prefix (``s3://bucket/prefix``). For a
+prefix the dataset is packed into a local staging directory exactly as for a directory
+(the same resumable chunks, whichever runner decodes them), then published whole
+(:func:`tasks.packed.remote.publish`: each file one object, the manifest last), and the
+staged copy becomes this node's cached copy. Packing straight into objects was not
+chosen: chunks fill rows of arrays across the whole split, which an object store, writing
+only whole objects, cannot take piecemeal.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
 from mtsweep.errors import MtsweepError
+from mtsweep.shared_storage import SharedStorage, is_uri
 from orchestrator.sweep.packing_on_ray import run_on_ray
 from orchestrator.sweep.plan import Plan
 from orchestrator.trial.data import (
     DataUse,
+    cache_home,
     data_uses,
     ensure_data,
     image_size,
     make_reader,
+    packed_cache,
     selection,
 )
+from tasks.packed.remote import adopt, publish, remote_manifest
 from tasks.packed.write import pack, run_in_process, run_in_processes
 
 log = logging.getLogger(__name__)
@@ -44,13 +57,14 @@ def sweep_data(plan: Plan) -> DataUse:
 
 def prepare(
     plan: Plan,
-    out: Path,
+    out: Path | str,
     workers: int = 1,
     address: str | None = None,
     target_dtype: str = "float32",
     chunk_size: int = 256,
 ) -> dict[str, Any]:
-    """Pack every split the plan's trials read into ``out``; returns the manifest.
+    """Pack every split the plan's trials read into ``out`` (a directory or an object-store
+    URI); returns the manifest.
 
     Chunks run as Ray tasks when ``address`` is given or Ray is already initialised, on
     ``workers`` local processes when more than one, else in this process.
@@ -62,6 +76,11 @@ def prepare(
             f"the preset already reads the packed dataset {data.packed}; "
             "drop data.packed to prepare from the source"
         )
+    remote = str(out) if is_uri(out) else None
+    found = None
+    if remote is not None:
+        SharedStorage(remote, "--to").check_writable()  # one line, before any packing
+        found = remote_manifest(remote)
     root = ensure_data(dataset, data)
     readers = {s: make_reader(dataset, root, data, tasks, s, cache=False) for s in splits}
     runner = run_in_process
@@ -83,8 +102,9 @@ def prepare(
         ",".join(t.name for t in tasks),
         out,
     )
-    return pack(
-        out,
+    staging = staging_dir(remote) if remote is not None else Path(out)
+    manifest = pack(
+        staging,
         readers,
         dataset=dataset,
         tasks=tasks,
@@ -94,7 +114,18 @@ def prepare(
         target_dtype=target_dtype,
         chunk_size=chunk_size,
         runner=runner,
+        published=(remote, found) if remote is not None else None,
     )
+    if remote is not None and found is None:
+        publish(staging, remote, manifest)
+        adopt(staging, packed_cache(), manifest)
+    return manifest
+
+
+def staging_dir(uri: str) -> Path:
+    """Where a dataset for ``uri`` is packed before it is published (one per destination,
+    so an interrupted prepare resumes its chunks)."""
+    return cache_home() / "packed-staging" / hashlib.sha256(uri.encode()).hexdigest()[:16]
 
 
 def _ray_running() -> bool:

@@ -1,43 +1,19 @@
 """What code made a result: the mtsweep version, the git commit, the libraries under it.
 
-Recorded on every trial run (version, commit) and on the sweep's run (also the versions of
-torch, Ray, MLflow and CUDA): a result is only as good as the code that made it, and a
-resume under another version says so (``--rerun`` acts on it).
+Recorded by the driver on every trial run (version, commit) and on the sweep's run (also the
+versions of torch, Ray, MLflow and CUDA): a result is only as good as the code that made it,
+and a resume under another version says so (``--rerun`` acts on it). What each trial's
+worker ran with is its own report (``orchestrator.trial.versions``).
 """
 
 from __future__ import annotations
 
-import subprocess
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 from orchestrator.sweep.mlflow_schema import GIT_COMMIT_TAG, VERSION_TAG
+from orchestrator.trial.versions import git_commit, package_version
 
 LIBRARIES = ("torch", "torchvision", "ray", "mlflow", "numpy")
-
-
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "absent"
-
-
-def git_commit() -> str | None:
-    """HEAD of the checkout mtsweep runs from; None when it is installed from a wheel."""
-    repo = Path(__file__).resolve().parents[2]
-    if not (repo / ".git").exists():
-        return None
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
 def code_version() -> dict[str, str]:
@@ -57,7 +33,7 @@ def software_versions() -> dict[str, str]:
 
     Called on the run path only, where torch is imported anyway.
     """
-    out = {f"version.{name}": _version(name) for name in ("mtsweep", *LIBRARIES)}
+    out = {f"version.{name}": package_version(name) for name in ("mtsweep", *LIBRARIES)}
     import torch
 
     out["version.cuda"] = torch.version.cuda or "none"

@@ -10,6 +10,7 @@ train it once.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -21,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 from mtsweep.errors import MtsweepError
 from orchestrator.sweep.plan import Resources
 from orchestrator.sweep.progress import Progress, ProgressReport
-from orchestrator.sweep.trial_report import FAILED_LINE, FAILED_TRACE, error_line
+from orchestrator.sweep.trial_report import (
+    FAILED_LINE,
+    FAILED_TRACE,
+    NODE_REPORT,
+    VERSIONS_REPORT,
+    error_line,
+)
 from sweeps.spec import TrialSpec
 
 if TYPE_CHECKING:
@@ -112,14 +119,18 @@ def tune_trainable(
     import ray
     from ray import tune
 
-    from orchestrator.sweep.recorder import NODE_REPORT
     from orchestrator.trial.result import write_kept_result
     from orchestrator.trial.run import run_trial
+    from orchestrator.trial.versions import worker_versions
 
     spec = TrialSpec.from_dict(specs[config["trial_key"]])
     storage = Path(config["storage"])
-    # The driver learns the node from here: Tune's trial object often lacks it at start.
-    tune.report({NODE_REPORT: ray.util.get_node_ip_address()})
+    # The driver learns the node from here (Tune's trial object often lacks it at start), and
+    # the versions the node runs with: recorded before training, so a failed trial has them.
+    versions = worker_versions(gpu=bool(ray.get_gpu_ids()))
+    tune.report(
+        {NODE_REPORT: ray.util.get_node_ip_address(), VERSIONS_REPORT: json.dumps(versions)}
+    )
     epochs = spec.config.train.epochs
 
     def on_epoch(epoch: int, loss: float) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,6 +21,7 @@ from orchestrator.sweep.mlflow_store import redact, sqlite_path
 from orchestrator.sweep.plan import REQUEST_FILE
 from orchestrator.sweep.snapshot import Snapshot
 from orchestrator.sweep.trial_runs import NoResultsError
+from orchestrator.sweep.version_spread import version_spread
 from sweeps.spec import TrialSpec
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ class TrialState:
     node: str | None = None
     started_ms: int = 0
     error: str = ""  # a failed trial's one line
+    versions: dict[str, str] = field(default_factory=dict)  # what its worker ran with
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,11 @@ class SweepStatus:
 
     def of(self, state: str) -> list[TrialState]:
         return [t for t in self.trials if t.state == state]
+
+    @property
+    def version_warning(self) -> str | None:
+        """One line when the trials' workers ran with different versions, else None."""
+        return version_spread((t.node, t.versions) for t in self.trials if t.versions)
 
 
 def sweep_status(plan: TrialsAt) -> SweepStatus:
@@ -156,6 +163,7 @@ def sweep_status(plan: TrialsAt) -> SweepStatus:
                 node=None if record.node == "?" else record.node,
                 started_ms=record.start_ms,
                 error=record.error,
+                versions=record.worker_versions,
             )
         )
     return SweepStatus(plan.sweep_name, plan.preset, plan.out, trials, ran=snapshot is not None)

@@ -1,19 +1,21 @@
 """The driver's Tune callback: the only writer to MLflow, and the live progress line.
 
 It opens a trial's MLflow run when the trial starts (RUNNING), records the node the worker
-reports from before it trains, logs the loss of each epoch as the trial reports it, and records the final result or the
-error when it ends. Results a trial kept in storage but no driver recorded (the driver
-died) are recorded by ``ingest_kept_results`` before anything is scheduled.
+reports from and the versions it runs with before it trains, logs the loss of each epoch as
+the trial reports it, and records the final result or the error when it ends. Results a
+trial kept in storage but no driver recorded (the driver died) are recorded by
+``ingest_kept_results`` before anything is scheduled.
 
 While MLflow does not answer, the recorder does not wait on it: a call that failed for good
 marks the store down, finished results and failures go to the outbox on disk, live updates
-(start, epochs) are skipped (the final result carries the whole loss history), and Tune
+(start, node and versions, epochs) are skipped (the final result carries the whole loss history), and Tune
 keeps starting trials. Every ``PROBE_EVERY_S`` it asks the server's ``/health`` once; when
 the server answers, the outbox is recorded and says so.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -29,7 +31,13 @@ from orchestrator.sweep.mlflow_store import redact, server_down_reason
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.progress import Progress
 from orchestrator.sweep.tracking import Tracker
-from orchestrator.sweep.trial_report import FAILED_LINE, FAILED_TRACE, error_line
+from orchestrator.sweep.trial_report import (
+    FAILED_LINE,
+    FAILED_TRACE,
+    NODE_REPORT,
+    VERSIONS_REPORT,
+    error_line,
+)
 from orchestrator.trial.result import KeptResultError, TrialResult, read_kept_result
 from sweeps.spec import TrialSpec
 
@@ -37,7 +45,6 @@ log = logging.getLogger(__name__)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours its task errors
 
-NODE_REPORT = "started_on"  # the worker's first report: the address of its node
 PROBE_EVERY_S = 5.0  # how often a recorder asks a down tracking server whether it is back
 
 
@@ -188,7 +195,12 @@ class MlflowRecorder(tune.Callback):
         spec = self.specs[key]
         if NODE_REPORT in result:
             node = str(result[NODE_REPORT])
-            self._safely("record the node", key, lambda: self.tracker.set_node(spec, node))
+            versions = json.loads(result.get(VERSIONS_REPORT) or "{}")
+            self._safely(
+                "record the node and versions",
+                key,
+                lambda: self.tracker.set_node(spec, node, versions),
+            )
             return
         if "epoch" not in result or "result_json" in result:
             return

@@ -32,6 +32,7 @@ from orchestrator.sweep.mlflow_schema import (
     SUPERSEDED,
     TAG,
     TRIAL_KEY,
+    WORKER,
     TrialRecord,
     experiment_name,
     run_name,
@@ -329,12 +330,16 @@ class Tracker:
         """Where a trial runs, as tags; an unknown (empty) value does not hide a known one."""
         return {f"{TAG}{k}": str(v) for k, v in placement.items() if str(v)}
 
-    def set_node(self, spec: TrialSpec, node: str) -> None:
-        """The node a running trial reported from (its first report, before training)."""
+    def set_node(
+        self, spec: TrialSpec, node: str, versions: Mapping[str, str] | None = None
+    ) -> None:
+        """The node a running trial reported from and the versions it runs with (its first
+        report, before training), in one write."""
         run_id = self._run_ids.get(spec.trial_key) or self._run_for(spec)[0]
-        _retrying(lambda: self.client.set_tag(run_id, NODE, node), "tag")
+        tags = {NODE: node, **{f"{WORKER}{k}": str(v) for k, v in (versions or {}).items()}}
+        _retrying(lambda: self.client.log_batch(run_id, tags=_run_tags(tags)), "tag")
         if self._view is not None and (record := self._view.get(spec.trial_key)) is not None:
-            record.tags[NODE] = node
+            record.tags.update(tags)
 
     def log_epoch(self, spec: TrialSpec, epoch: int, loss: float, epochs: int) -> None:
         """One point of the live loss curve (a step already logged is not logged again)."""

@@ -4,7 +4,10 @@ Synthetic data is generated into a cache keyed by its parameters (generation is
 deterministic, so any node can make its own identical copy). Readers are kept per worker
 process, so trials that reuse a Ray worker also reuse the decoded images. A packed dataset
 (``mtsweep prepare``; ``data.packed`` or a ``--data-root`` holding a manifest) is checked
-against the trial's dataset, tasks, size and convention before any of it is read.
+against the trial's dataset, tasks, size and convention before any of it is read. A
+packed dataset published to object storage (``s3://…``, ``mtsweep prepare --to``) is
+copied once per node into the cache (:func:`tasks.packed.remote.local_copy`) and
+memory-mapped from there.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from pathlib import Path
 
 from torch.utils.data import Dataset, Subset
 
+from mtsweep.shared_storage import is_uri
 from sweeps.presets import DataConfig
 from sweeps.spec import TrialSpec
 from tasks.datasets import get_dataset
 from tasks.errors import DataError
 from tasks.packed.manifest import check_manifest, is_packed, read_manifest
 from tasks.packed.read import PackedSplit
+from tasks.packed.remote import local_copy, require_manifest
 from tasks.registry import Task, get_task
 
 log = logging.getLogger(__name__)
@@ -76,13 +81,27 @@ def cache_home() -> Path:
     return Path(os.environ.get("MTSWEEP_CACHE", Path.home() / ".cache" / "mtsweep"))
 
 
+def packed_cache() -> Path:
+    """Where this node keeps its copies of packed datasets published to object storage."""
+    return cache_home() / "packed"
+
+
+def packed_uri(data: DataConfig) -> str | None:
+    """The object-storage URI a data block reads a packed dataset from, if any."""
+    where = data.packed or (data.root if data.source == "real" else None)
+    return where if where and is_uri(where) else None
+
+
 def synthetic_root(dataset: str, data: DataConfig) -> Path:
     return cache_home() / "synth" / f"{dataset}-n{data.n}-s{data.size}-seed{data.seed}"
 
 
 def ensure_data(dataset: str, data: DataConfig) -> Path:
-    """The data root of a data block (a packed dataset first); synthetic data is generated
-    if missing."""
+    """The local data root of a data block (a packed dataset first, copied to this node from
+    object storage); synthetic data is generated if missing."""
+    uri = packed_uri(data)
+    if uri is not None:
+        return local_copy(uri, packed_cache())
     if data.packed:
         read_manifest(Path(data.packed))  # complete, or a one-line error saying what to do
         return Path(data.packed)
@@ -154,9 +173,32 @@ def open_reader(
         size=image_size(dataset, data),
         selection=selection(data),
         split=split,
-        source=Path(data.root) if data.packed and data.root else None,  # packed from here
+        source=_source(data),
     )
     return PackedSplit(root, split, tasks)
+
+
+def _source(data: DataConfig) -> Path | None:
+    """The source a packed dataset must have been made from: ``data.root`` beside
+    ``data.packed``."""
+    return Path(data.root) if data.packed and data.root and not is_uri(data.root) else None
+
+
+def check_published(use: DataUse, uri: str) -> None:
+    """A data block read from the packed dataset published at ``uri``: its manifest (the
+    only object fetched) fits every split the trials read; PackedError in one line if not."""
+    manifest, data, source = require_manifest(uri), use.data, _source(use.data)
+    for split in (None, *use.splits):
+        check_manifest(
+            manifest,
+            where=uri,
+            dataset=use.dataset,
+            tasks=use.tasks,
+            size=image_size(use.dataset, data),
+            selection=selection(data),
+            split=split,
+            source=source if split is None else None,  # the source's fingerprint: once
+        )
 
 
 def open_split(

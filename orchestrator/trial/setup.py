@@ -16,8 +16,11 @@ import torch
 from attacks.eval_names import parse_eval, training_attack
 from attacks.objectives import multitask_objective
 from models import MultiTaskLoss
+from mtsweep.errors import MtsweepError
 from sweeps.presets import TrainConfig
 from tasks.batches import Batch
+from tasks.datasets import get_dataset
+from tasks.losses import Loss, normalised_mse
 from tasks.registry import Task
 
 # Makes the images a step trains on from a batch already on the device (identity, or an
@@ -78,6 +81,26 @@ def adversarial_inputs(
     return make
 
 
+def training_losses(tasks: Sequence[Task], cfg: TrainConfig) -> dict[str, Loss]:
+    """The tasks whose training loss the preset replaces: with ``autoencoder_loss:
+    mse_normalised``, each autoencoder task's MSE on RGB standardised by its dataset's
+    statistics (MTRobust's Cityscapes autoencoder; docs/fidelity.md)."""
+    if cfg.autoencoder_loss == "l1":
+        return {}
+    losses: dict[str, Loss] = {}
+    for t in tasks:
+        if not t.target_is_input:
+            continue
+        std = get_dataset(t.dataset).rgb_std
+        if std is None:
+            raise MtsweepError(
+                f"train.autoencoder_loss mse_normalised: {t.dataset} declares no RGB "
+                "statistics to standardise with; use l1"
+            )
+        losses[t.name] = normalised_mse(std)
+    return losses
+
+
 @dataclass
 class TrainingSetup:
     """A model on its device with everything a training step uses."""
@@ -119,7 +142,12 @@ def set_up_training(
     return TrainingSetup(
         model=model,
         forward=forward,
-        criterion=MultiTaskLoss(tasks, weights, all_pixels=cfg.loss_denominator == "all"),
+        criterion=MultiTaskLoss(
+            tasks,
+            weights,
+            all_pixels=cfg.loss_denominator == "all",
+            losses=training_losses(tasks, cfg),
+        ),
         optimizer=make_optimizer(cfg, model.parameters()),
         make_inputs=make_inputs,
     )

@@ -5,7 +5,8 @@ views per epoch, so a GPU would wait on the decoder. ``mtsweep prepare`` decodes
 once, with the reader a trial would use (same tasks, size and target convention), into
 plain NumPy ``.npy`` files, one per array and split::
 
-    PACKED/manifest.json            written last (by rename): the dataset is complete
+    PACKED/manifest.json            written last (by rename): the dataset is complete;
+                                    it lists every file with its size and SHA-256
     PACKED/progress.json            chunks written so far (a killed prepare resumes here)
     PACKED/<split>/image.npy        uint8 (N, 3, H, W)
     PACKED/<split>/target.<task>.npy  float32/float16, or uint8 class ids
@@ -13,8 +14,9 @@ plain NumPy ``.npy`` files, one per array and split::
     PACKED/<split>/ids.json         the reader's sample ids, in order (ids/<chunk>.json while packing)
 
 One module per job: :mod:`tasks.packed.manifest` (the format: what the manifest says and
-whether it fits a sweep), :mod:`tasks.packed.write` (``pack``) and :mod:`tasks.packed.read`
-(``PackedSplit``, what trials read).
+whether it fits a sweep), :mod:`tasks.packed.write` (``pack``), :mod:`tasks.packed.read`
+(``PackedSplit``, what trials read) and :mod:`tasks.packed.remote` (a packed dataset
+published to object storage, and each node's local copy of it).
 
 Trials open the arrays with ``np.load(mmap_mode='r')``, so every trial on one node shares
 one copy in the page cache. Images stay uint8 until they are on the training device

@@ -7,6 +7,7 @@ the source beside the packed copy.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -75,14 +76,33 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"{path} is not a complete packed dataset{hint}; make it with 'mtsweep prepare'"
         )
     try:
-        manifest = json.loads(file.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        text = file.read_text()
+    except OSError as e:
         raise PackedError(f"{file} cannot be read ({e}); run 'mtsweep prepare' again") from None
-    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+    return parse_manifest(text, str(file))
+
+
+def parse_manifest(text: str | bytes, where: str) -> dict[str, Any]:
+    """A manifest's JSON text as the manifest; PackedError in one line when it is not one."""
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PackedError(f"{where} cannot be read ({e}); run 'mtsweep prepare' again") from None
+    if not isinstance(manifest, dict) or (
+        manifest.get("format"),
+        manifest.get("version"),
+    ) != (FORMAT, VERSION):
         raise PackedError(
-            f"{file} is not an {FORMAT} v{VERSION} manifest; run 'mtsweep prepare' again"
+            f"{where} is not an {FORMAT} v{VERSION} manifest; run 'mtsweep prepare' again"
         )
     return manifest
+
+
+def packed_fingerprint(manifest: Mapping[str, Any]) -> str:
+    """The identity of a packed dataset's content: a digest of its manifest, which names the
+    source, the request and every file's SHA-256 (the key of node-local copies)."""
+    text = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def describe(manifest: Mapping[str, Any]) -> str:
@@ -96,7 +116,7 @@ def describe(manifest: Mapping[str, Any]) -> str:
 def check_manifest(
     manifest: Mapping[str, Any],
     *,
-    where: Path,
+    where: Path | str,
     dataset: str,
     tasks: Sequence[Task],
     size: int,

@@ -7,6 +7,7 @@ process or on forked local processes here; ``orchestrator.sweep`` adds a Ray run
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -100,25 +101,50 @@ class Chunk:
     stop: int
 
 
-def write_chunk(
-    out: Path, chunk: Chunk, reader: Dataset, arrays: Mapping[str, ArrayInfo]
-) -> tuple[Chunk, float]:
-    """Decode one chunk with ``reader`` into the split's memory maps (run by any worker)."""
-    t0 = time.perf_counter()
+@dataclass(frozen=True)
+class DecodedChunk:
+    """One chunk's samples as stored arrays (array name → rows) and their sample ids: what
+    a worker that cannot reach the packed directory sends back to be written."""
+
+    chunk: Chunk
+    rows: dict[str, np.ndarray]
+    ids: list[str]
+
+
+def decode_chunk(chunk: Chunk, reader: Dataset, arrays: Mapping[str, ArrayInfo]) -> DecodedChunk:
+    """Decode one chunk with ``reader`` into stored arrays (run by any worker)."""
     torch.set_num_threads(1)
-    maps = {name: np.load(out / info.file, mmap_mode="r+") for name, info in arrays.items()}
+    n = chunk.stop - chunk.start
+    rows = {name: np.empty((n, *info.shape), np.dtype(info.dtype)) for name, info in arrays.items()}
     ids = []
-    for i in range(chunk.start, chunk.stop):
+    for row, i in enumerate(range(chunk.start, chunk.stop)):
         sample = reader[i]
         ids.append(str(sample.get("id", i)))
         for name, info in arrays.items():
             kind, _, task = name.partition(".")
             value = sample["image"] if kind == "image" else sample[f"{kind}s"][task]
-            maps[name][i] = _stored(name, info, value)
-    for arr in maps.values():
-        arr.flush()
+            rows[name][row] = _stored(name, info, value)
+    return DecodedChunk(chunk, rows, ids)
+
+
+def store_chunk(out: Path, arrays: Mapping[str, ArrayInfo], decoded: DecodedChunk) -> Chunk:
+    """Write a decoded chunk into the split's memory maps and its ids file."""
+    chunk = decoded.chunk
+    for name, info in arrays.items():
+        target = np.load(out / info.file, mmap_mode="r+")
+        target[chunk.start : chunk.stop] = decoded.rows[name]
+        target.flush()
     ids_file = out / chunk.split / "ids" / f"{chunk.index}.json"
-    replace_atomically(ids_file, lambda tmp: tmp.write_text(json.dumps(ids)))
+    replace_atomically(ids_file, lambda tmp: tmp.write_text(json.dumps(decoded.ids)))
+    return chunk
+
+
+def write_chunk(
+    out: Path, chunk: Chunk, reader: Dataset, arrays: Mapping[str, ArrayInfo]
+) -> tuple[Chunk, float]:
+    """Decode one chunk and write it into ``out`` (run by a worker that sees ``out``)."""
+    t0 = time.perf_counter()
+    store_chunk(out, arrays, decode_chunk(chunk, reader, arrays))
     return chunk, time.perf_counter() - t0
 
 
@@ -194,13 +220,19 @@ def pack(
     target_dtype: str = "float32",
     chunk_size: int = 256,
     runner: Callable[[Path], Runner] | None = None,
+    published: tuple[str, Mapping[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """Decode every sample of ``readers`` (split → reader) into ``out``; returns the manifest.
 
     ``size`` is the reader's size argument; ``selection`` records reader options that pick
     the samples (Taskonomy's ``split_set``). Resumable: chunks already listed in
     ``progress.json`` for the same request are skipped.
-    The manifest is written last, by rename, so a dataset with a manifest is complete.
+    The manifest is written last, by rename, so a dataset with a manifest is complete; it
+    lists every file with its size and SHA-256, so a copy can be verified.
+    ``published`` is (where, manifest or None) of the final destination when ``out`` only
+    stages a dataset for it (``mtsweep prepare --to s3://…``): the dataset already published
+    there is not packed again, another is refused; a staged dataset of another request is
+    packed afresh.
     """
     if target_dtype not in TARGET_DTYPES:
         raise PackedError(f"target dtype {target_dtype!r}: choose one of {TARGET_DTYPES}")
@@ -218,15 +250,20 @@ def pack(
         "chunk_size": chunk_size,
     }
     existing = out / MANIFEST
-    if existing.exists():
-        manifest = read_manifest(out)
+    where, manifest = published or (str(out), read_manifest(out) if existing.exists() else None)
+    if manifest is not None:
         if _same_request(manifest, request):
-            log.info("%s already holds this packed dataset; nothing to do", out)
-            return manifest
+            log.info("%s already holds this packed dataset; nothing to do", where)
+            return dict(manifest)
         raise PackedError(
-            f"{out} already holds another packed dataset ({describe(manifest)}); "
-            "choose another --out or remove it"
+            f"{where} already holds another packed dataset ({describe(manifest)}); "
+            "choose another --to or remove it"
         )
+    if existing.exists():  # staged, never published: this request's is done, another's redone
+        staged = read_manifest(out)
+        if _same_request(staged, request):
+            return staged
+        existing.unlink()
     out.mkdir(parents=True, exist_ok=True)
     progress = ChunkLog(out, request)
     layouts: dict[str, dict[str, ArrayInfo]] = {}
@@ -284,9 +321,28 @@ def pack(
             for split, arrays in layouts.items()
         },
     }
+    manifest["files"] = _file_digests(out, [f for a in layouts.values() for f in _files(a)])
     replace_atomically(existing, lambda tmp: tmp.write_text(json.dumps(manifest, indent=1)))
     (out / PROGRESS).unlink(missing_ok=True)
     return manifest
+
+
+def _files(arrays: Mapping[str, ArrayInfo]) -> list[str]:
+    split = next(iter(arrays.values())).file.split("/")[0]
+    return [f"{split}/ids.json", *(info.file for info in arrays.values())]
+
+
+def _file_digests(root: Path, files: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{file: {"bytes", "sha256"}}`` of files under ``root`` (what a copy is checked by)."""
+    return {f: {"bytes": (root / f).stat().st_size, "sha256": _sha256_of(root / f)} for f in files}
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _join_ids(folder: Path, chunks: int) -> None:

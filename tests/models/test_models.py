@@ -174,3 +174,37 @@ def test_same_seed_same_model():
     torch.manual_seed(4)
     c = build_model("drn_d_22", CITYSCAPES, 0.25).eval()
     assert not torch.equal(c(x)["depth"], a(x)["depth"])
+
+
+def test_normalised_mse_autoencoder_loss_is_the_authors_mse_on_standardised_rgb():
+    from orchestrator.trial.setup import training_losses
+    from sweeps.presets import TrainConfig
+    from tasks.cityscapes_data import CITYSCAPES_MEAN, CITYSCAPES_STD
+
+    tasks = parse_tasks("cityscapes", "sA")
+    torch.manual_seed(0)
+    pred, image = torch.rand(2, 3, 8, 16), torch.rand(2, 3, 8, 16)
+    mean = torch.tensor(CITYSCAPES_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CITYSCAPES_STD).view(1, 3, 1, 1)
+    # MTRobust: both images standardised by the loader's mean/std, then nn.MSELoss
+    theirs = nn.functional.mse_loss((pred - mean) / std, (image - mean) / std)
+
+    losses = training_losses(tasks, TrainConfig(autoencoder_loss="mse_normalised"))
+    assert set(losses) == {"autoencoder"}
+    assert torch.allclose(losses["autoencoder"](pred, image, None).mean(), theirs, rtol=1e-5)
+    assert training_losses(tasks, TrainConfig()) == {}
+
+    weights = {"segment_semantic": 1.0, "autoencoder": 0.1}
+    out = {"segment_semantic": torch.randn(2, 19, 8, 16), "autoencoder": pred}
+    targets = {"segment_semantic": torch.zeros(2, 8, 16, dtype=torch.long), "autoencoder": image}
+    masks = {"segment_semantic": None, "autoencoder": None}
+    _, l1 = MultiTaskLoss(tasks, weights)(out, targets, masks)
+    _, mse = MultiTaskLoss(tasks, weights, losses=losses)(out, targets, masks)
+    assert torch.allclose(mse["autoencoder"], theirs, rtol=1e-5)
+    assert torch.allclose(l1["autoencoder"], (pred - image).abs().mean(), rtol=1e-5)
+    assert torch.equal(mse["segment_semantic"], l1["segment_semantic"])
+
+    with pytest.raises(MtsweepError, match="no RGB statistics"):
+        training_losses(
+            parse_tasks("taskonomy", "sA"), TrainConfig(autoencoder_loss="mse_normalised")
+        )

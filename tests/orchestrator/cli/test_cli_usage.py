@@ -4,9 +4,12 @@ export by --out alone, the sweep's own MLflow run, and the Python API."""
 from __future__ import annotations
 
 import json
+import platform
 
+import mlflow
 import pandas as pd
 import pytest
+import ray
 import torch
 import yaml
 from mlflow.tracking import MlflowClient
@@ -116,6 +119,21 @@ def test_a_failed_trial_is_explained_then_runs_live_nested_and_reruns_on_request
     out, plan = _failed_sweep(tmp_path, sweep_yaml)
     live_node = (plan.storage / "live_node" / plan.keys[0]).read_text()
     assert live_node  # the running trial's run named its node before the trial trained
+    (failed,) = runs_of(plan.tracking_uri, "one-model/smoke")
+    ran_with = {  # the worker's first report: a trial that never trained records them too
+        k.removeprefix("mtsweep.worker."): v
+        for k, v in failed.data.tags.items()
+        if k.startswith("mtsweep.worker.")
+    }
+    assert ran_with == {
+        "python": platform.python_version(),
+        "mtsweep": mtsweep.__version__,
+        "commit": failed.data.tags["mlflow.source.git.commit"],
+        "torch": torch.__version__,
+        "ray": ray.__version__,
+        "mlflow": mlflow.__version__,
+        "cuda": torch.version.cuda or "none",  # no GPU booked: neither its name nor driver
+    }
     scans.clear()
     assert main(["status", "--out", str(out)]) == 1
     assert "FAILED" in capsys.readouterr().out
@@ -137,6 +155,7 @@ def test_a_failed_trial_is_explained_then_runs_live_nested_and_reruns_on_request
     tags = run.data.tags
     assert tags["mtsweep.epoch"] == "2/2" and tags["mtsweep.checkpoint_uri"].startswith("file:")
     assert tags["mtsweep.node"] == live_node
+    assert tags["mtsweep.worker.torch"] == torch.__version__  # the attempt that finished
     params = run.data.params  # every resolved setting, also those the YAML leaves out
     assert params["train.momentum"] == "0.9" and params["data.convention"] == "standley"
     assert params["train.epochs"] == "2" and float(params["model.width"]) == 8

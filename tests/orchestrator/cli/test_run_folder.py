@@ -168,3 +168,31 @@ def test_a_folder_recorded_with_absolute_paths_still_loads(recorded, capsys):
     assert read_run_folder(out) is None  # planned from its request instead
     assert main(["status", "--out", str(out)]) == 1
     assert "2 finished, 1 failed, 1 running, 5 pending" in capsys.readouterr().out
+
+
+def test_status_warns_once_nodes_ran_other_versions_naming_each_and_where(recorded, capsys):
+    base = {"python": "3.11.9", "torch": "2.4.1", "ray": "2.40.0", "cuda": "12.1"}
+    tracker = Tracker(recorded.tracking_uri, "tiny-pairs", "smoke")
+
+    def started(spec, node, versions):  # what the recorder writes from a first report
+        tracker.start_run(spec, {"node": ""})
+        tracker.set_node(spec, node, versions)
+
+    def warnings() -> list[str]:
+        capsys.readouterr()
+        assert main(["status", "--out", str(recorded.out)]) == 1
+        return [line for line in capsys.readouterr().out.splitlines() if "versions" in line]
+
+    # The template's runs carry no versions (as runs recorded before workers reported them).
+    started(recorded.specs[4], "10.0.0.1", {**base, "gpu": "NVIDIA H100 80GB HBM3"})
+    started(recorded.specs[5], "10.0.0.2", {**base, "gpu": "NVIDIA A100-SXM4-80GB"})  # mixed
+    assert warnings() == []
+
+    started(recorded.specs[6], "10.0.0.2", base)
+    started(recorded.specs[7], "10.0.0.3", {**base, "torch": "2.5.0", "cuda": "12.4"})
+    (line,) = warnings()
+    assert line.startswith("warning: the trials ran with different versions: ")
+    assert "torch 2.4.1 (3 trials on 2 nodes), 2.5.0 (1 trial on 1 node)" in line
+    assert "cuda 12.1 (3 trials on 2 nodes), 12.4 (1 trial on 1 node)" in line
+    assert "ray" not in line and "python" not in line
+    assert mtsweep.status(recorded.out).version_warning == line  # the Python API says it too

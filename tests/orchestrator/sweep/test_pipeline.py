@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import ray
+import torch
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
@@ -47,6 +49,9 @@ def test_whole_pipeline_then_resume_runs_nothing(tmp_path, ray_local, capsys):
         assert [m.step for m in history] == [0, 1]
         assert tags["mtsweep.sweep"] == "tiny-pairs" and tags["mtsweep.preset"] == "smoke"
         assert tags["mtsweep.seed"] == "0"
+        # what its worker ran with, reported before it trained
+        assert tags["mtsweep.worker.torch"] == torch.__version__
+        assert tags["mtsweep.worker.ray"] == ray.__version__
         artifacts = [a.path for a in client.list_artifacts(r.info.run_id)]
         assert "prediction.png" in artifacts
     baselines = [r for r in runs if r.data.tags["mtsweep.aux_tasks"] == ""]
@@ -68,6 +73,8 @@ def test_whole_pipeline_then_resume_runs_nothing(tmp_path, ray_local, capsys):
     assert "pgd3_eps4: improved" in read_summary(result_file)
     assert "/6 cells" in read_summary(result_file)
     assert "improved" in printed
+    assert main(["status", "--out", str(out)]) == 0
+    assert "different versions" not in capsys.readouterr().out  # one environment: no warning
 
     # Running the same command again is the resume: nothing runs, nothing is rewritten.
     before = {r.info.run_id: r.info.end_time for r in runs}

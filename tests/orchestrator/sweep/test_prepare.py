@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
+import threading
 
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from models import build_model
+from mtsweep.shared_storage import SharedStorage
 from orchestrator.cli import main
+from orchestrator.sweep.estimate import split_counts
 from orchestrator.sweep.plan import Request, make_plan
+from orchestrator.sweep.preflight import check_data
 from orchestrator.sweep.prepare import prepare
-from orchestrator.trial.data import ensure_data, open_split
+from orchestrator.trial.data import data_uses, ensure_data, open_split
 from orchestrator.trial.training import EpochBatches, train_model
 from sweeps.presets import DataConfig, TrainConfig, parse_block
 from tasks.datasets import get_dataset
-from tasks.packed.manifest import PackedError
+from tasks.packed.manifest import MANIFEST, PackedError, read_manifest
 from tasks.packed.read import PackedSplit
 from tasks.registry import parse_tasks
 from tests.helpers.mlflow_runs import runs_of
@@ -159,3 +165,106 @@ def test_prepare_then_run_the_paper_preset_on_the_packed_data(source, tmp_path, 
     assert "pgd3_eps4/depth_zbuffer/l1" in metrics["packed-root"]
     trained = {k: v for k, v in metrics["packed-root"].items() if not k.startswith("time/")}
     assert trained == {k: metrics["beside-source"][k] for k in trained}
+
+
+# --------------------------------------------------------------------------- object storage
+
+
+@pytest.fixture
+def published(source, packed, s3_bucket):
+    """The tiny packed dataset, prepared straight to a bucket on the test S3 server."""
+    uri = f"{s3_bucket}/taskonomy-packed"
+    args = ["prepare", str(TINY_SWEEP), "--data-root", str(source), "--to", uri, *AT_16]
+    assert main(args) == 0
+    return uri
+
+
+def test_prepare_to_a_bucket_publishes_the_packed_files_whole(source, packed, published, capsys):
+    bucket = SharedStorage(published)
+    manifest = json.loads(bucket.read_bytes(MANIFEST))
+    assert manifest == read_manifest(packed)  # the same dataset as packed to a directory
+    assert bucket.keys() == sorted([*manifest["files"], MANIFEST])
+    for name in manifest["files"]:
+        assert bucket.read_bytes(name) == (packed / name).read_bytes(), name
+
+    # An upload that stopped before its manifest is not a dataset, and is uploaded again.
+    image = manifest["splits"]["train"]["arrays"]["image"]["file"]
+    bucket.write_bytes(image, b"half an upload")
+    bucket.delete(MANIFEST)
+    with pytest.raises(PackedError, match="holds no packed dataset"):
+        ensure_data("taskonomy", data_of(published))
+    prepare = ["prepare", str(TINY_SWEEP), "--data-root", str(source)]
+    assert main([*prepare, "--to", published, *AT_16]) == 0
+    assert bucket.read_bytes(image) == (packed / image).read_bytes()
+
+    capsys.readouterr()
+    code = main([*prepare, "--to", published, "--set", "data.image_size=8"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "already holds another packed dataset" in err
+
+    code = main([*prepare, "--to", "s3://no-such-bucket-mtsweep/packed"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cannot be written" in err
+
+
+def test_trials_on_a_node_share_one_verified_copy_of_the_bucket(
+    packed, published, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setenv("MTSWEEP_CACHE", str(tmp_path / "node"))  # a node that never prepared
+    data = data_of(published)
+    plan = make_plan(
+        Request(sweep=str(TINY_SWEEP), data_root=published, overrides=tuple(AT_16[1::2]))
+    )
+    check_data(plan)  # pre-flight and estimate read the manifest only
+    (use,) = data_uses(plan.specs)
+    counts = {s: n for s, (n, _) in split_counts(use).items()}
+    assert counts == {s: v["count"] for s, v in read_manifest(packed)["splits"].items()}
+    assert not (tmp_path / "node").exists()
+
+    n = 4
+    start, paths = threading.Barrier(n), []
+
+    def trial():
+        start.wait()
+        paths.append(ensure_data("taskonomy", data))
+
+    with caplog.at_level(logging.INFO, logger="tasks.packed.remote"):
+        threads = [threading.Thread(target=trial) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    copied = [r for r in caplog.records if "copied" in r.getMessage()]
+    assert len(paths) == n and len(set(paths)) == 1 and len(copied) == 1
+    (copy,) = set(paths)
+    assert copy.parent == tmp_path / "node" / "packed"
+    assert sorted(p.name for p in copy.parent.iterdir()) == [copy.name, f"{copy.name}.lock"]
+
+    for split in ("train", "val"):
+        remote = open_split("taskonomy", copy, data, TASKS, split)
+        local = open_split("taskonomy", packed, data_of(packed), TASKS, split)
+        assert isinstance(remote, PackedSplit) and len(remote) == len(local) > 0
+        for i in range(len(local)):
+            a, b = remote[i], local[i]
+            assert a["id"] == b["id"] and torch.equal(a["image"], b["image"])
+            for task in ("segment_semantic", "depth_zbuffer"):
+                assert torch.equal(a["targets"][task], b["targets"][task])
+                assert torch.equal(a["masks"][task], b["masks"][task])
+
+
+def test_a_garbled_object_or_a_missing_manifest_is_refused(published, tmp_path, monkeypatch):
+    monkeypatch.setenv("MTSWEEP_CACHE", str(tmp_path / "node"))
+    bucket = SharedStorage(published)
+    ids = "val/ids.json"
+    bucket.write_bytes(ids, bucket.read_bytes(ids).replace(b"[", b"[ ", 1))  # one byte more
+    with pytest.raises(PackedError, match="val/ids.json is not the file its manifest lists"):
+        ensure_data("taskonomy", data_of(published))
+    assert [p.suffix for p in (tmp_path / "node" / "packed").iterdir()] == [".lock"]
+
+    bucket.delete(MANIFEST)
+    plan = make_plan(
+        Request(sweep=str(TINY_SWEEP), data_root=published, overrides=tuple(AT_16[1::2]))
+    )
+    with pytest.raises(PackedError, match=f"^{published} holds no packed dataset") as e:
+        check_data(plan)
+    assert "\n" not in str(e.value)
