@@ -68,6 +68,8 @@ def run(
     ``overrides`` are ``--set`` pairs: ``{"train.epochs": 3}`` changes the preset exactly as
     the same edit of the YAML would (and so the trials' identity). An ``out`` that holds the
     sweep with other tasks, seeds or overrides is refused unless ``extend`` (as ``--extend``).
+    ``storage`` (as ``--storage``): a directory every node mounts or a bucket URI such as
+    ``s3://bucket/prefix``, its credentials from the store's usual environment.
     ``progress``: True shows the driver's lines (the plan, progress, each failure) on stderr
     where logging is not set up (a notebook); a function gets each ``ProgressReport``
     instead; False is quiet.

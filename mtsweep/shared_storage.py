@@ -54,7 +54,13 @@ def local_dir(value: str | Path, flag: str) -> Path:
     return path
 
 
-def _first_line(e: BaseException) -> str:
+def as_storage(value: SharedStorage | str | Path) -> SharedStorage:
+    """``value`` as a ``SharedStorage`` (a path or a URI is opened as one)."""
+    return value if isinstance(value, SharedStorage) else SharedStorage(value)
+
+
+def first_line(e: BaseException) -> str:
+    """An error's first line (a store's errors can span many)."""
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
 
@@ -114,7 +120,7 @@ class SharedStorage:
                 try:
                     self._fs, self._base = pyarrow.fs.FileSystem.from_uri(self.location)
                 except Exception as e:  # noqa: BLE001 - an unknown scheme, a bad URI
-                    raise StorageError(f"storage {self.location}: {_first_line(e)}") from None
+                    raise StorageError(f"storage {self.location}: {first_line(e)}") from None
                 self._base = self._base.rstrip("/")
         return self._fs
 
@@ -126,6 +132,10 @@ class SharedStorage:
     def uri(self, key: str = "") -> str:
         """Where ``key`` lives, as a user would type it (a path, or ``s3://…``)."""
         return f"{self.location}/{key}".rstrip("/") if key else self.location
+
+    def url(self, key: str = "") -> str:
+        """Where ``key`` lives as a URL for records (``file://…`` for a directory)."""
+        return Path(self.uri(key)).as_uri() if self.is_local else self.uri(key)
 
     def child(self, key: str) -> SharedStorage:
         """The storage under ``key`` (e.g. one model's checkpoint folder)."""
@@ -224,7 +234,7 @@ class SharedStorage:
             raise
         except Exception as e:  # noqa: BLE001 - a network, permission or bucket error
             raise StorageError(
-                f"storage {self.location} cannot be written ({_first_line(e)}); check the "
+                f"storage {self.location} cannot be written ({first_line(e)}); check the "
                 "bucket and the credentials in the environment"
             ) from None
         if back != key.encode():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mtsweep.shared_storage import SharedStorage
 from orchestrator.cli.common import CliError, run_of, sweep_args
 
 
@@ -38,8 +39,7 @@ def handle(args) -> int:
     traceback_text = tracker.traceback_of(run)
     if traceback_text:
         print(traceback_text.rstrip())
-    tune_dirs = sorted((plan.storage / "tune").glob(f"*/{spec.trial_key}*"))
-    for trial_dir in tune_dirs:
+    for trial_dir in tune_trial_dirs(plan.storage, spec.trial_key):
         print(f"Tune trial directory: {trial_dir}")
     print(
         "worker logs: Ray's session logs on the node that ran it "
@@ -47,3 +47,14 @@ def handle(args) -> int:
         "/tmp/ray/session_latest/logs/worker-*.err"
     )
     return 0
+
+
+def tune_trial_dirs(storage: SharedStorage, trial_key: str) -> list[str]:
+    """Where Tune kept the trial's files, in every sweep invocation: ``<storage>/tune/
+    <invocation>/<trial_key>…``, as paths or bucket URIs."""
+    dirs = set()
+    for key in storage.keys("tune"):
+        parts = key.split("/")
+        if len(parts) > 3 and parts[2].startswith(trial_key):
+            dirs.add("/".join(parts[:3]))
+    return [storage.uri(d) for d in sorted(dirs)]

@@ -20,6 +20,8 @@ EPILOG = """examples:
   mtsweep run taskonomy-pairs --tasks s,d,n,e --extend  # add models, keep the recorded ones
   mtsweep run taskonomy-pairs --preset paper --data-root /data/taskonomy \\
       --address auto --storage /shared/mtsweep --tracking-uri http://127.0.0.1:5000
+  mtsweep run taskonomy-pairs --preset paper --data-root /data/taskonomy \\
+      --address auto --storage s3://my-bucket/mtsweep --tracking-uri http://mlflow:5000
 """
 
 
@@ -55,9 +57,11 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--storage",
-        type=str,  # not Path: it would turn s3://b/x into s3:/b/x before it can be refused
+        type=str,  # not Path: it would turn s3://b/x into s3:/b/x
         default=None,
-        help="checkpoint and kept-result storage every node can read (default: <out>/ray)",
+        help="checkpoint and kept-result storage every node can read: a directory every "
+        "node mounts or a bucket URI such as s3://bucket/prefix, with credentials from the "
+        "store's usual environment (default: <out>/ray)",
     )
     p.add_argument(
         "--num-cpus",

@@ -39,7 +39,7 @@ from orchestrator.sweep.ray_backend import BeforeTrial
 from orchestrator.sweep.reading import export_trials, follow_move, open_tracker
 from orchestrator.sweep.snapshot import Snapshot
 from orchestrator.sweep.tracking import Tracker
-from orchestrator.trial.data import data_uses, ensure_data
+from orchestrator.trial.data import data_uses, ensure_data, packed_uri
 
 log = logging.getLogger("mtsweep")
 
@@ -69,10 +69,12 @@ def run_sweep(
     from orchestrator.sweep.recorder import ingest_kept_results
 
     # Pre-flight, before anything is written: numbers, paths, tracking store, data layout,
-    # capacity. Synthetic data is made once here (in the cache), before any worker asks.
+    # capacity. Synthetic data is made once here (in the cache), before any worker asks; a
+    # packed dataset in a bucket is copied by each node that trains on it, not by the driver.
     preflight(plan, address, num_cpus)
     for use in data_uses(plan.specs):
-        ensure_data(use.dataset, use.data)
+        if packed_uri(use.data) is None:
+            ensure_data(use.dataset, use.data)
     if address:
         start_ray(address, num_cpus=num_cpus)
         check_cluster_capacity(plan.resources)

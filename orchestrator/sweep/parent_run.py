@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,11 +27,12 @@ from orchestrator.sweep.mlflow_schema import flat_params
 from orchestrator.sweep.provenance import code_version, software_versions
 from orchestrator.sweep.snapshot import Snapshot
 from orchestrator.sweep.tracking import Tracker
-from orchestrator.trial.result import kept_path
+from orchestrator.trial.result import kept_key
 from sweeps.presets import SweepError, parse_override
 from sweeps.spec import TrialSpec
 
 if TYPE_CHECKING:
+    from mtsweep.shared_storage import SharedStorage
     from orchestrator.sweep.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -109,14 +109,16 @@ def select_reruns(specs: list[TrialSpec], snapshot: Snapshot, which: list[str]) 
     return list(chosen.values())
 
 
-def supersede(tracker: Tracker, snapshot: Snapshot, specs: list[TrialSpec], storage: Path) -> int:
+def supersede(
+    tracker: Tracker, snapshot: Snapshot, specs: list[TrialSpec], storage: SharedStorage
+) -> int:
     """Retire the runs, kept results and checkpoints of ``specs``; returns how many runs."""
     retired = tracker.supersede(
         snapshot, [s.trial_key for s in specs], time.strftime("%Y-%m-%dT%H:%M:%S")
     )
     for spec in specs:
-        kept_path(storage, spec.trial_key).unlink(missing_ok=True)
-        shutil.rmtree(storage / "checkpoints" / spec.model_key, ignore_errors=True)
+        storage.delete(kept_key(spec.trial_key))
+        storage.delete_tree(f"checkpoints/{spec.model_key}")
     if retired:
         log.info("--rerun: %d earlier run(s) kept and marked superseded", retired)
     return retired

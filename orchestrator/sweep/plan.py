@@ -9,8 +9,9 @@ loading the sweep, its models or torch), and two sweeps never mix their results 
 directory.
 
 A run folder can move: paths inside it (the default SQLite store, the default storage)
-are recorded relative to it and read back against wherever it is now. Records of older
-releases, with absolute paths, still load as written.
+are recorded relative to it and read back against wherever it is now; a bucket URI is
+recorded as given (it never holds credentials: see ``mtsweep.shared_storage``). Records of
+older releases, with absolute paths, still load as written.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from mtsweep.atomic import replace_atomically
 from mtsweep.errors import MtsweepError
+from mtsweep.shared_storage import SharedStorage, is_uri
 from orchestrator.sweep.mlflow_store import SQLITE, default_tracking_uri, sqlite_path
 from sweeps.spec import TrialSpec
 
@@ -98,7 +100,7 @@ class Plan:
     out: Path
     specs: list[TrialSpec]
     tracking_uri: str
-    storage: Path
+    storage: SharedStorage
     resources: Resources
     notes: list[str] = field(default_factory=list)
 
@@ -128,7 +130,7 @@ class RunFolder:
     out: Path
     specs: list[TrialSpec]
     tracking_uri: str
-    storage: Path
+    storage: SharedStorage
 
     @property
     def preset(self) -> str:
@@ -161,9 +163,15 @@ def _uri_at(uri: str | None, out: Path) -> str | None:
 
 
 def _path_at(path: str | None, out: Path) -> str | None:
-    if path is None or Path(path).is_absolute():
+    if path is None or is_uri(path) or Path(path).is_absolute():
         return path
     return str((out / path).resolve())
+
+
+def storage_of(request: Request, out: Path) -> SharedStorage:
+    """The run's shared storage: ``--storage`` (a directory or a bucket URI), else
+    ``<out>/ray``."""
+    return SharedStorage(request.storage or out / "ray")
 
 
 def default_out(sweep: str, preset: str) -> Path:
@@ -209,7 +217,7 @@ def read_run_folder(out: Path) -> RunFolder | None:
         out=out,
         specs=specs,
         tracking_uri=request.tracking_uri or default_tracking_uri(out),
-        storage=Path(request.storage) if request.storage else out / "ray",
+        storage=storage_of(request, out),
     )
 
 
@@ -251,7 +259,7 @@ def make_plan(
         out=out,
         specs=specs,
         tracking_uri=request.tracking_uri or default_tracking_uri(out),
-        storage=Path(request.storage).resolve() if request.storage else (out / "ray").resolve(),
+        storage=storage_of(request, out),
         resources=resources,
     )
 
@@ -285,7 +293,10 @@ def claim_out_dir(plan: Plan, force: bool = False) -> None:
             )
     record = {**plan.request.to_dict(), "sweep_name": plan.sweep.name}
     record["tracking_uri"] = _recorded_uri(plan.tracking_uri, plan.out)
-    record["storage"] = _inside(plan.storage, plan.out)
+    storage = plan.storage
+    record["storage"] = (
+        storage.location if storage.local_path is None else _inside(storage.local_path, plan.out)
+    )
     trials = {"trials": [s.to_dict() for s in plan.specs]}
     replace_atomically(
         plan.out / TRIALS_FILE, lambda tmp: tmp.write_text(json.dumps(trials, indent=1))

@@ -3,9 +3,11 @@
 Everything here fails fast with one line (a ``PreflightError``) instead of later and
 costlier: a resource request no node can hold would make Tune wait forever; a data root of
 the wrong layout would fail inside every trial, each retried; a dead tracking server would
-hang the driver; a ``--storage`` file, a ``ray://`` address or a bucket URI would end in a
-traceback after ``sweep.json`` and ``mlflow.db`` were written. The checks only read: the
-data root is listed (never decoded), the tracking server is asked for ``/health``.
+hang the driver; a ``--storage`` file, a ``ray://`` address or a bucket that cannot be
+reached or written would end in a traceback after ``sweep.json`` and ``mlflow.db`` were
+written. The checks only read, but for one probe object written to (and removed from) a
+bucket: the data root is listed (never decoded), the tracking server is asked for
+``/health``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from mtsweep.errors import MtsweepError
+from mtsweep.shared_storage import SharedStorage, first_line, is_uri, local_dir
 from orchestrator.sweep.mlflow_store import check_tracking_uri
 from orchestrator.sweep.plan import Plan, Resources
-from orchestrator.sweep.shared_storage import storage_dir
 from orchestrator.trial.data import (
     check_published,
     data_uses,
@@ -29,6 +31,8 @@ from orchestrator.trial.data import (
     packed_uri,
 )
 from tasks.fingerprint import fingerprint
+from tasks.packed.manifest import packed_fingerprint
+from tasks.packed.remote import require_manifest
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +98,12 @@ def _fits(res: Resources, nodes: list[dict[str, float]], where: str) -> None:
 
 
 def check_paths(plan: Plan) -> None:
-    """--out and --storage are directories (or can become ones), never files or URIs."""
-    storage_dir(plan.out, "--out")
-    storage_dir(plan.request.storage or plan.storage, "--storage")
+    """--out is a directory (or can become one); a --storage bucket can be reached and
+    written with the credentials of this environment (a --storage directory was checked
+    when the plan opened it)."""
+    local_dir(plan.out, "--out")
+    if plan.storage.local_path is None:
+        plan.storage.check_writable()
 
 
 def check_data(plan: Plan) -> None:
@@ -134,40 +141,47 @@ def preflight(plan: Plan, address: str | None, num_cpus: int | None) -> None:
 def check_from_workers(plan: Plan) -> None:
     """On a cluster: every node sees the driver's storage, and one node sees the data.
 
-    The driver writes a probe file into storage; one zero-CPU task pinned to each live node
-    reads it (a storage that is only the driver's local disk fails here, not by restarting
+    The driver writes a probe object into storage; one zero-CPU task pinned to each live
+    node reads it through its own ``SharedStorage`` (a storage that is only the driver's
+    local disk, or a bucket a node has no credentials for, fails here, not by restarting
     trials from scratch on another node later).
     """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     storage = plan.storage
-    storage.mkdir(parents=True, exist_ok=True)
-    probe = storage / f".probe-{uuid.uuid4().hex}"
-    probe.write_text(probe.name)
+    probe = f".probe-{uuid.uuid4().hex}"
+    storage.write_bytes(probe, probe.encode())
     try:
         remote = ray.remote(num_cpus=0)(_worker_check)
         nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
         calls = [
             remote.options(
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
-            ).remote(str(probe), plan if i == 0 else None)
+            ).remote(storage, probe, plan if i == 0 else None)
             for i, node in enumerate(nodes)
         ]
         for node, problem in zip(nodes, ray.get(calls, timeout=120), strict=True):
             if problem:
                 raise PreflightError(f"node {node[:12]}: {problem}")
     finally:
-        probe.unlink(missing_ok=True)
+        storage.delete(probe)
 
 
-def _worker_check(probe: str, plan: Plan | None) -> str | None:
+def _worker_check(storage: SharedStorage, probe: str, plan: Plan | None) -> str | None:
     """Runs on a node: None when it reads the probe (and the data, if asked), else why not."""
     try:
-        if Path(probe).read_text() != Path(probe).name:
-            return f"storage {Path(probe).parent} holds another file at {probe}"
-    except OSError as e:
-        return f"cannot read storage {Path(probe).parent} ({e}); mount it on every node"
+        data = storage.read_bytes(probe)
+    except Exception as e:  # noqa: BLE001 - a network, permission or credentials error
+        return (
+            f"cannot read storage {storage.location} ({first_line(e)}); give every node "
+            "the store's credentials"
+        )
+    if data is None:
+        fix = "mount it on every node" if storage.is_local else "give every node the same store"
+        return f"storage {storage.location} does not hold the driver's {probe} here; {fix}"
+    if data != probe.encode():
+        return f"storage {storage.location} holds another object at {probe}"
     if plan is not None:
         try:
             check_data(plan)
@@ -177,7 +191,13 @@ def _worker_check(probe: str, plan: Plan | None) -> str | None:
 
 
 def real_data_fingerprints(plan: Plan) -> dict[str, Any]:
-    """Fingerprint of each real data root of the plan (none for synthetic data)."""
+    """Fingerprint of each real data root of the plan (none for synthetic data); a packed
+    dataset in a bucket is known by its published manifest's."""
     datas = [s.config.data for s in plan.specs]
     roots = {d.root for d in datas if d.source == "real" and d.root}
-    return {root: fingerprint(Path(root)) for root in sorted(roots)}
+    return {
+        root: packed_fingerprint(require_manifest(root))
+        if is_uri(root)
+        else fingerprint(Path(root))
+        for root in sorted(roots)
+    }

@@ -2,7 +2,8 @@
 
 Resume does not depend on Ray's experiment state: each invocation asks MLflow (and the
 results kept beside the checkpoints) what is finished, schedules only the rest, and every
-trial continues from its model's last checkpoint in shared storage. So a sweep survives a
+trial continues from its model's last checkpoint in shared storage (a directory every node
+mounts or a bucket: ``mtsweep.shared_storage``). So a sweep survives a
 killed driver, a lost node or a wiped Ray session alike. Tune's own checkpoints are not
 used: a model's checkpoints are keyed by its model_key, so sweeps that share a model
 train it once.
@@ -16,10 +17,10 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mtsweep.errors import MtsweepError
+from mtsweep.shared_storage import SharedStorage
 from orchestrator.sweep.plan import Resources
 from orchestrator.sweep.progress import Progress, ProgressReport
 from orchestrator.sweep.trial_report import (
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # Runs in the worker before a trial, with its spec and storage: how failure drills (tests)
 # make a trial fail on purpose. None in production.
-BeforeTrial = Callable[[TrialSpec, Path], None]
+BeforeTrial = Callable[[TrialSpec, SharedStorage], None]
 
 # Ray and Tune settings for a sweep's driver, applied when Ray starts (not at import).
 RAY_DEFAULTS = {
@@ -124,7 +125,7 @@ def tune_trainable(
     from orchestrator.trial.versions import worker_versions
 
     spec = TrialSpec.from_dict(specs[config["trial_key"]])
-    storage = Path(config["storage"])
+    storage = SharedStorage(config["storage"])  # each worker opens it with its credentials
     # The driver learns the node from here (Tune's trial object often lacks it at start), and
     # the versions the node runs with: recorded before training, so a failed trial has them.
     versions = worker_versions(gpu=bool(ray.get_gpu_ids()))
@@ -158,7 +159,7 @@ def tune_trainable(
         tune.report({FAILED_LINE: error_line(e), FAILED_TRACE: traceback.format_exc()})
         return
     result.placement["ray_node"] = ray.get_runtime_context().get_node_id()
-    result.placement["checkpoint_uri"] = (storage / "checkpoints" / spec.model_key).as_uri()
+    result.placement["checkpoint_uri"] = storage.url(f"checkpoints/{spec.model_key}")
     write_kept_result(storage, result)
     tune.report({"result_json": result.to_json(), "done_trial": 1})
 
@@ -166,7 +167,7 @@ def tune_trainable(
 def run_pending(
     specs: list[TrialSpec],
     tracker: Tracker,
-    storage: Path,
+    storage: SharedStorage,
     resources: Resources,
     total: int,
     already_done: int,
@@ -198,7 +199,7 @@ def run_pending(
         trainable,
         param_space={
             "trial_key": tune.grid_search(sorted(by_key)),
-            "storage": str(storage.resolve()),
+            "storage": storage.location,
             "cpus": resources.cpus_per_trial,
             "gpus": resources.gpus_per_trial,
         },
@@ -209,7 +210,7 @@ def run_pending(
         ),
         run_config=tune.RunConfig(
             name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=str((storage / "tune").resolve()),
+            storage_path=storage.uri("tune"),  # a path, or a bucket URI Tune opens itself
             failure_config=tune.FailureConfig(max_failures=resources.max_failures),
             callbacks=[recorder],
             verbose=0,

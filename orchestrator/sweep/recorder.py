@@ -27,6 +27,7 @@ from typing import Any
 
 from ray import tune
 
+from mtsweep.shared_storage import SharedStorage
 from orchestrator.sweep.mlflow_store import redact, server_down_reason
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.progress import Progress
@@ -258,7 +259,7 @@ class MlflowRecorder(tune.Callback):
 
 
 def ingest_kept_results(
-    tracker: Tracker, specs: list[TrialSpec], storage: Path, finished: set[str]
+    tracker: Tracker, specs: list[TrialSpec], storage: SharedStorage, finished: set[str]
 ) -> set[str]:
     """Record results that trials finished but an earlier driver never logged."""
     recorded = set()

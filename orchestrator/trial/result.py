@@ -1,10 +1,11 @@
 """What a trial hands back: the ``TrialResult``, and the copy it keeps in shared storage.
 
 The result travels from the worker to the driver as JSON (through Ray Tune's report) and is
-also kept beside the checkpoints, so a driver that dies before recording it loses nothing.
-A kept file lies in storage that other people and programs can write, so reading one back
-treats it as untrusted data: every field is checked against the schema, the trial key must
-be the one of its path, and artifact names must be plain file names.
+also kept beside the checkpoints (one whole object in shared storage), so a driver that
+dies before recording it loses nothing. A kept object lies in storage that other people and
+programs can write, so reading one back treats it as untrusted data: every field is checked
+against the schema, the trial key must be the one of its key, and artifact names must be
+plain file names.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ import json
 import logging
 import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from mtsweep.atomic import replace_atomically
 from mtsweep.errors import MtsweepError
+from mtsweep.shared_storage import SharedStorage
 
 log = logging.getLogger(__name__)
 
@@ -117,29 +117,29 @@ def _numbers(raw: Any, what: str) -> dict[str, float]:
     return {k: float(v) for k, v in raw.items()}
 
 
-def kept_path(storage: Path, trial_key: str) -> Path:
-    return storage / KEPT_DIR / f"{trial_key}.json"
+def kept_key(trial_key: str) -> str:
+    """Where a trial's result is kept, relative to the storage."""
+    return f"{KEPT_DIR}/{trial_key}.json"
 
 
-def write_kept_result(storage: Path, result: TrialResult) -> Path:
-    """Keep the finished result beside the checkpoints, so a driver crash loses nothing."""
-    return replace_atomically(
-        kept_path(storage, result.trial_key), lambda tmp: tmp.write_text(result.to_json())
-    )
+def write_kept_result(storage: SharedStorage, result: TrialResult) -> str:
+    """Keep the finished result beside the checkpoints, whole, so a driver crash loses
+    nothing; its URI."""
+    return storage.write_bytes(kept_key(result.trial_key), result.to_json().encode())
 
 
-def read_kept_result(storage: Path, trial_key: str) -> TrialResult | None:
+def read_kept_result(storage: SharedStorage, trial_key: str) -> TrialResult | None:
     """The kept result of a trial; None when there is none or it is not valid (it re-runs)."""
-    path = kept_path(storage, trial_key)
+    where = storage.uri(kept_key(trial_key))
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
+        data = storage.read_bytes(kept_key(trial_key))
     except OSError as e:
-        log.warning("kept result %s cannot be read (%s); the trial runs again", path, e)
+        log.warning("kept result %s cannot be read (%s); the trial runs again", where, e)
+        return None
+    if data is None:
         return None
     try:
-        return TrialResult.from_json(text, trial_key=trial_key)
-    except KeptResultError as e:
-        log.warning("kept result %s is not valid: %s; the trial runs again", path, e)
+        return TrialResult.from_json(data.decode(), trial_key=trial_key)
+    except (KeptResultError, UnicodeDecodeError) as e:
+        log.warning("kept result %s is not valid: %s; the trial runs again", where, e)
         return None

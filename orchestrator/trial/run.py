@@ -24,6 +24,7 @@ from attacks.evaluation import evaluate
 from attacks.measures import MEASURES
 from models import build_model
 from models.decoder_init import init_decoders
+from mtsweep.shared_storage import SharedStorage, as_storage
 from orchestrator.trial.data import data_uses, ensure_data, open_split
 from orchestrator.trial.pictures import prediction_figure
 from orchestrator.trial.result import TrialResult
@@ -107,7 +108,7 @@ def selection_metrics(
 
 def run_trial(
     spec: TrialSpec,
-    storage: Path,
+    storage: SharedStorage | Path,
     on_epoch: OnEpoch | None = None,
     threads: int | None = None,
     gpus: float | None = None,
@@ -146,7 +147,7 @@ def run_trial(
         spec.weights,
         train_set,
         cfg.train,
-        storage / "checkpoints" / spec.model_key,
+        as_storage(storage).child(f"checkpoints/{spec.model_key}"),
         device,
         spec.seed,
         adversarial_eval=cfg.adversarial.eval if cfg.adversarial else None,

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from models import MultiTaskLoss
 from mtsweep.errors import MtsweepError
+from mtsweep.shared_storage import SharedStorage
 from orchestrator.trial.checkpoints import load_checkpoint, save_checkpoint
 from orchestrator.trial.setup import MakeInputs, clean_inputs, set_up_training
 from sweeps.presets import TrainConfig
@@ -187,7 +188,7 @@ def train_model(
     weights: dict[str, float],
     dataset: Dataset,
     cfg: TrainConfig,
-    ckpt_dir: Path,
+    ckpt_dir: SharedStorage | Path,
     device: torch.device,
     seed: int,
     adversarial_eval: str | None = None,

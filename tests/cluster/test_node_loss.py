@@ -1,23 +1,23 @@
-"""A sweep on a three-node Ray cluster survives losing a node mid-sweep.
+"""A sweep on a three-node Ray cluster, with its storage in a bucket (a real S3 API on
+loopback), survives losing a node mid-sweep.
 
 The head node schedules nothing (0 CPUs); two worker nodes run the trials. Once both are
-mid-training with a checkpoint on the shared storage (and each has finished a trial),
-one node is removed. The sweep must
-still finish every trial exactly once, and the trial that was on the lost node must
-continue from its last checkpoint rather than start again.
+mid-training with a checkpoint in the bucket (and each has finished a trial), one node is
+removed. The sweep must still finish every trial exactly once, and the trial that was on
+the lost node must continue from its last checkpoint in the bucket rather than start again.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import ray
 from mlflow.tracking import MlflowClient
 from ray.cluster_utils import Cluster
 
+from mtsweep.shared_storage import SharedStorage
 from orchestrator.cli import main
 from tests.helpers.cluster import run_argv
 from tests.helpers.mlflow_runs import keys_of, runs_of
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def three_nodes():
+def three_nodes(s3_server):  # the nodes start after the S3 environment is set: they reach it
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
@@ -35,16 +35,17 @@ def three_nodes():
     cluster.shutdown()
 
 
-def _progress(storage: Path) -> tuple[int, int]:
+def _progress(storage: SharedStorage) -> tuple[int, int]:
     """(trials done, models checkpointed but not done): one model per trial in this grid."""
-    n_ckpt = len(list((storage / "checkpoints").glob("*/latest.pt")))
-    n_done = len(list((storage / "results").glob("*.json")))
+    n_ckpt = sum(k.endswith("/latest.pt") for k in storage.keys("checkpoints"))
+    n_done = len(storage.keys("results"))
     return n_done, n_ckpt - n_done
 
 
-def test_node_lost_mid_sweep_resumes_from_checkpoint(tmp_path, sweep_yaml, three_nodes):
+def test_node_lost_mid_sweep_resumes_from_checkpoint(tmp_path, sweep_yaml, s3_bucket, three_nodes):
     cluster, workers = three_nodes
     out = tmp_path / "run"
+    storage = SharedStorage(f"{s3_bucket}/sweep")
     sweep = sweep_yaml(
         {
             "name": "node-loss",
@@ -61,7 +62,7 @@ def test_node_lost_mid_sweep_resumes_from_checkpoint(tmp_path, sweep_yaml, three
     def kill_one_node_mid_training() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not killed:
-            done, training = _progress(out / "ray")
+            done, training = _progress(storage)
             if done >= 2 and training >= 2:  # both workers finished one, both mid-training
                 cluster.remove_node(workers[1])
                 killed["at"] = time.time()
@@ -69,7 +70,8 @@ def test_node_lost_mid_sweep_resumes_from_checkpoint(tmp_path, sweep_yaml, three
 
     killer = threading.Thread(target=kill_one_node_mid_training, daemon=True)
     killer.start()
-    code = main(run_argv(sweep, out, "--address", cluster.address, "--max-failures", "3"))
+    argv = ["--address", cluster.address, "--max-failures", "3", "--storage", storage.location]
+    code = main(run_argv(sweep, out, *argv))
     killer.join(timeout=5)
     assert killed, "the sweep ended before a node could be removed"
     assert code == 0
@@ -88,3 +90,6 @@ def test_node_lost_mid_sweep_resumes_from_checkpoint(tmp_path, sweep_yaml, three
         client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
         history = client.get_metric_history(r.info.run_id, "train/loss")
         assert [m.step for m in history] == list(range(10))
+        model = r.data.tags["mtsweep.model_key"]
+        assert r.data.tags["mtsweep.checkpoint_uri"] == storage.uri(f"checkpoints/{model}")
+    assert len(storage.keys("results")) == 9 and not (out / "ray").exists()

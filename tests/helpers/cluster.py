@@ -28,12 +28,18 @@ def max_overlap(intervals: list[tuple[float, float]]) -> int:
 
 
 class MlflowServer:
-    """A real ``mlflow server`` on loopback (SQLite backend, artifacts served by it)."""
+    """A real ``mlflow server`` on loopback (SQLite backend, artifacts served by it: under
+    ``root`` or at ``artifacts_destination``, e.g. ``s3://bucket/mlflow``)."""
 
     def __init__(
-        self, root: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+        self,
+        root: Path,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        artifacts_destination: str | None = None,
     ) -> None:
         self.root = root
+        self.artifacts_destination = artifacts_destination or str(root / "artifacts")
         self.extra_args = extra_args  # e.g. ("--app-name", "basic-auth")
         self.env = env or {}
         with socket.socket() as s:
@@ -57,7 +63,7 @@ class MlflowServer:
             "--backend-store-uri",
             f"sqlite:///{self.root / 'server.db'}",
             "--artifacts-destination",
-            str(self.root / "artifacts"),
+            self.artifacts_destination,
             "--workers",
             "1",
             *self.extra_args,

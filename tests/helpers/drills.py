@@ -1,7 +1,8 @@
 """Failure drills: a ``before_trial`` hook that makes a trial fail on purpose, in a worker.
 
 Pickled by value into Ray workers (they do not import the test tree), it counts attempts
-in a marker file in storage, so attempts in different worker processes see one count.
+in a marker object in the sweep's shared storage (a directory or a bucket), so attempts in
+different worker processes, or on different nodes, see one count.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mtsweep.shared_storage import SharedStorage
 from sweeps.spec import TrialSpec
 from tasks.errors import DataError
 
@@ -29,12 +31,11 @@ class FailFirstAttempts:
     n: int
     permanent: bool = False
 
-    def __call__(self, spec: TrialSpec, storage: Path) -> None:
-        marker = storage / "faults" / spec.trial_key
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        seen = int(marker.read_text()) if marker.exists() else 0
+    def __call__(self, spec: TrialSpec, storage: SharedStorage) -> None:
+        marker = f"faults/{spec.trial_key}"
+        seen = int(storage.read_bytes(marker) or b"0")
         if seen < self.n:
-            marker.write_text(str(seen + 1))
+            storage.write_bytes(marker, str(seen + 1).encode())
             error = InjectedDataError if self.permanent else InjectedFault
             raise error(f"injected fault {seen + 1} of {self.n}")
 
@@ -46,12 +47,10 @@ class HoldWhile:
 
     marker: Path
 
-    def __call__(self, spec: TrialSpec, storage: Path) -> None:
+    def __call__(self, spec: TrialSpec, storage: SharedStorage) -> None:
         import time
 
-        entered = storage / "entered" / spec.trial_key
-        entered.parent.mkdir(parents=True, exist_ok=True)
-        entered.write_text(repr(time.time()))
+        storage.write_bytes(f"entered/{spec.trial_key}", repr(time.time()).encode())
         while self.marker.exists():
             time.sleep(0.2)
 
@@ -66,7 +65,7 @@ class NoteLiveNode:
     then: FailFirstAttempts | None = None
     wait_s: float = 30.0
 
-    def __call__(self, spec: TrialSpec, storage: Path) -> None:
+    def __call__(self, spec: TrialSpec, storage: SharedStorage) -> None:
         import time
 
         from mlflow.tracking import MlflowClient
@@ -80,8 +79,6 @@ class NoteLiveNode:
             )
             node = next((r.data.tags.get("mtsweep.node", "") for r in runs), "")
             time.sleep(0.2)
-        note = storage / "live_node" / spec.trial_key
-        note.parent.mkdir(parents=True, exist_ok=True)
-        note.write_text(node)
+        storage.write_bytes(f"live_node/{spec.trial_key}", node.encode())
         if self.then is not None:
             self.then(spec, storage)

@@ -6,7 +6,13 @@ import pickle
 
 import pytest
 
-from mtsweep.shared_storage import SharedStorage, StorageError, is_uri, local_dir
+from mtsweep.shared_storage import (
+    SharedStorage,
+    StorageError,
+    as_storage,
+    is_uri,
+    local_dir,
+)
 
 
 @pytest.fixture(params=["dir", "s3"])
@@ -52,6 +58,13 @@ def test_child_and_pickle_keep_only_the_location(storage):
     copy = pickle.loads(pickle.dumps(child))
     assert copy == child and copy._fs is None
     assert copy.read_bytes("latest.pt") == b"ckpt"
+
+
+def test_url_and_as_storage_name_the_same_place(storage):
+    url = storage.url("checkpoints/m")
+    assert url.startswith("file:///" if storage.is_local else "s3://")
+    assert url.endswith(storage.location.lstrip("/") + "/checkpoints/m")
+    assert as_storage(storage) is storage and as_storage(storage.location) == storage
 
 
 def test_check_writable_passes_and_leaves_nothing(storage):

@@ -43,7 +43,10 @@ def _cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         ),
         "out-is-a-file": (["run", str(TINY_SWEEP), "--out", str(a_file)], "is a file"),
         "storage-is-a-file": ([*run, "--storage", str(a_file)], "is a file"),
-        "storage-bucket-uri": ([*run, "--storage", "s3://bucket/x"], "s3://bucket/x"),
+        "storage-uri-with-credentials": (
+            [*run, "--storage", "s3://AKIAEXAMPLE:s3cr3t@bucket/x"],
+            "credentials do not belong in the URI",
+        ),
         "export-to-a-directory": (
             ["export", str(TINY_SWEEP), "--out", out, "--to", str(tmp)],
             "directory",

@@ -117,7 +117,7 @@ def test_a_failed_trial_is_explained_then_runs_live_nested_and_reruns_on_request
     tmp_path, sweep_yaml, ray_local, capsys, scans
 ):
     out, plan = _failed_sweep(tmp_path, sweep_yaml)
-    live_node = (plan.storage / "live_node" / plan.keys[0]).read_text()
+    live_node = plan.storage.read_bytes(f"live_node/{plan.keys[0]}").decode()
     assert live_node  # the running trial's run named its node before the trial trained
     (failed,) = runs_of(plan.tracking_uri, "one-model/smoke")
     ran_with = {  # the worker's first report: a trial that never trained records them too

@@ -138,7 +138,7 @@ def test_a_moved_or_copied_folder_reads_its_own_store(recorded, tmp_path, capsys
     shutil.copytree(moved, copy)
     folder = read_run_folder(copy)
     assert folder.tracking_uri == f"sqlite:///{copy / 'mlflow.db'}"
-    assert folder.storage == copy / "ray"
+    assert folder.storage.local_path == (copy / "ray").resolve()
     again = make_plan(read_request(copy), out=copy)  # what a resume in the copy would use
     assert again.tracking_uri == folder.tracking_uri and again.storage == folder.storage
     Tracker(again.tracking_uri, "tiny-pairs", "smoke").log_result(

@@ -18,7 +18,7 @@ from orchestrator.sweep.plan import OutDirError, Request, claim_out_dir, make_pl
 from orchestrator.sweep.progress import Progress
 from orchestrator.sweep.recorder import ingest_kept_results
 from orchestrator.sweep.tracking import Tracker
-from orchestrator.trial.result import TrialResult, kept_path, write_kept_result
+from orchestrator.trial.result import TrialResult, kept_key, write_kept_result
 from tests.helpers.sweep_files import TINY_SWEEP
 
 
@@ -98,7 +98,7 @@ def test_kept_results_are_recorded_once_and_garbled_ones_rerun(plan):
     tracker = Tracker(plan.tracking_uri, plan.sweep.name, plan.preset)
     good, garbled = plan.specs[:2]
     write_kept_result(plan.storage, result_of(good))
-    kept_path(plan.storage, garbled.trial_key).write_text('{"trial_key": "not even close"')
+    plan.storage.write_bytes(kept_key(garbled.trial_key), b'{"trial_key": "not even close"')
     assert ingest_kept_results(tracker, plan.specs, plan.storage, set()) == {good.trial_key}
     assert ingest_kept_results(tracker, plan.specs, plan.storage, {good.trial_key}) == set()
     assert tracker.snapshot().finished_keys() == {good.trial_key}

@@ -16,13 +16,13 @@ from mtsweep.shared_storage import SharedStorage
 from orchestrator.cli import main
 from orchestrator.sweep.estimate import split_counts
 from orchestrator.sweep.plan import Request, make_plan
-from orchestrator.sweep.preflight import check_data
+from orchestrator.sweep.preflight import check_data, real_data_fingerprints
 from orchestrator.sweep.prepare import prepare
 from orchestrator.trial.data import data_uses, ensure_data, open_split
 from orchestrator.trial.training import EpochBatches, train_model
 from sweeps.presets import DataConfig, TrainConfig, parse_block
 from tasks.datasets import get_dataset
-from tasks.packed.manifest import MANIFEST, PackedError, read_manifest
+from tasks.packed.manifest import MANIFEST, PackedError, packed_fingerprint, read_manifest
 from tasks.packed.read import PackedSplit
 from tasks.registry import parse_tasks
 from tests.helpers.mlflow_runs import runs_of
@@ -215,7 +215,8 @@ def test_trials_on_a_node_share_one_verified_copy_of_the_bucket(
     plan = make_plan(
         Request(sweep=str(TINY_SWEEP), data_root=published, overrides=tuple(AT_16[1::2]))
     )
-    check_data(plan)  # pre-flight and estimate read the manifest only
+    check_data(plan)  # pre-flight, estimate and the recorded fingerprint read the manifest only
+    assert real_data_fingerprints(plan) == {published: packed_fingerprint(read_manifest(packed))}
     (use,) = data_uses(plan.specs)
     counts = {s: n for s, (n, _) in split_counts(use).items()}
     assert counts == {s: v["count"] for s, v in read_manifest(packed)["splits"].items()}

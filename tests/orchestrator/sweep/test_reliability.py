@@ -21,6 +21,7 @@ import pytest
 import torch
 from mlflow.exceptions import MlflowException
 
+from mtsweep.shared_storage import SharedStorage
 from orchestrator.cli import main
 from orchestrator.sweep.lease import LEASE_FILE, DriverLease, LeaseHeldError
 from orchestrator.sweep.lifecycle import _note_changes
@@ -30,7 +31,7 @@ from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.provenance import code_version
 from orchestrator.sweep.recorder import ingest_kept_results
 from orchestrator.sweep.tracking import Tracker
-from orchestrator.trial.result import TrialResult, kept_path
+from orchestrator.trial.result import TrialResult, kept_key
 from orchestrator.trial.setup import pick_device
 from sweeps.definition import load_sweep
 from tests.helpers.sweep_files import TINY_SWEEP
@@ -178,15 +179,14 @@ def test_a_create_retried_by_the_http_layer_leaves_one_run(tracker):
 
 # ---------------------------------------------------------------- kept results are data
 def test_forged_kept_results_are_not_recorded_nor_written_outside(tmp_path, tracker, caplog):
-    storage = tmp_path / "storage"
+    storage = SharedStorage(tmp_path / "storage")
     escape = tmp_path / "escaped.txt"
     forged = json.loads(_result(SPECS[0]).to_json())
     forged["artifacts"] = {"../../escaped.txt": "aGVsbG8="}
     other = json.loads(_result(SPECS[2]).to_json())  # a result of another trial
     for spec, raw in ((SPECS[0], forged), (SPECS[1], other), (SPECS[2], "{not json")):
-        path = kept_path(storage, spec.trial_key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(raw if isinstance(raw, str) else json.dumps(raw))
+        text = raw if isinstance(raw, str) else json.dumps(raw)
+        storage.write_bytes(kept_key(spec.trial_key), text.encode())
     with caplog.at_level(logging.WARNING):
         assert ingest_kept_results(tracker, SPECS[:3], storage, set()) == set()
     assert not escape.exists() and not list(tmp_path.rglob("escaped.txt"))
@@ -255,4 +255,4 @@ def test_every_node_sees_the_storage(tmp_path, ray_local):
 
     plan = make_plan(Request(sweep=str(TINY_SWEEP)), out=tmp_path / "run")
     check_from_workers(plan)  # one live node here: it reads the driver's probe file
-    assert not list(plan.storage.glob(".probe-*"))
+    assert not [k for k in plan.storage.keys() if ".probe-" in k]
