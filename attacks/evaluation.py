@@ -1,4 +1,5 @@
-"""Evaluate a model clean and under attacks: ``{eval: {task: {metric: value}}}``.
+"""Evaluate a model clean and under attacks: ``{eval: {task: {metric: value}}}``, and the
+first input image as each evaluation saw it.
 
 The batches are read once; every evaluation runs on each batch in turn. Each evaluation
 draws its random starts from its own generator, seeded from the seed and its name, so its
@@ -14,6 +15,7 @@ import logging
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
@@ -99,26 +101,38 @@ def _check(
                 )
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``evaluate`` gives back.
+
+    ``metrics`` is ``{eval: {task: {metric: value}}}`` over all batches; ``first_images``
+    holds, per evaluation, the first input image as it saw it (attacked or clean, shape
+    ``1×C×H×W``), so a picture of the attack needs no second attack.
+    """
+
+    metrics: dict[str, dict[str, dict[str, float]]]
+    first_images: dict[str, torch.Tensor]
+
+
 def evaluate(
     model: torch.nn.Module,
     batches: Iterable[Batch],
+    *,
     tasks: Sequence[Task],
     evals: Sequence[str],
     attacked: Sequence[Task],
     report: Sequence[Task],
     device: torch.device | str,
     seed: int,
-    first_images: dict[str, torch.Tensor] | None = None,
     replay: str | None = None,
-) -> dict[str, dict[str, dict[str, float]]]:
+) -> Evaluation:
     """Each reported task's metrics under each evaluation, over all batches.
 
     Single-task evaluations attack ``attacked[0]`` (the main task); ``_mt`` ones attack all
     of ``attacked``, combined as their name says (equal weights by default). A worst case
-    keeps, per image, the member that leaves ``attacked[0]``'s primary metric worst. A ``first_images`` dict receives the first input
-    image as each evaluation saw it (attacked or clean), for pictures that should not
-    attack again. ``replay`` (a dataset name) runs the attacks as the authors ran them on
-    that dataset, bugs included (``attacks.replay``, ``fidelity: authors``).
+    keeps, per image, the member that leaves ``attacked[0]``'s primary metric worst.
+    ``replay`` (a dataset name) runs the attacks as the authors ran them on that dataset,
+    bugs included (``attacks.replay``, ``fidelity: authors``).
     """
     specs = [parse_eval(name) for name in evals]
     _check(specs, tasks, attacked, report)
@@ -130,6 +144,7 @@ def evaluate(
     meters: dict[str, dict[str, Meter]] = {
         s.name: {t.name: t.make_meter() for t in report} for s in specs
     }
+    first_images: dict[str, torch.Tensor] = {}
     with eval_mode(model):
         for raw in batches:
             batch = to_device(raw, device)
@@ -152,12 +167,12 @@ def evaluate(
                     )
                 else:
                     x, outputs = seen[spec.name]
-                if first_images is not None and spec.name not in first_images:
-                    first_images[spec.name] = x[:1].detach()
+                if spec.name not in first_images:  # a copy: the batch need not stay alive
+                    first_images[spec.name] = x[:1].detach().clone()
                 for t in report:
                     meters[spec.name][t.name].update(
                         outputs[t.name], batch["targets"][t.name], batch["masks"].get(t.name)
                     )
-    results = {e: {t: m.compute() for t, m in per.items()} for e, per in meters.items()}
+    metrics = {e: {t: m.compute() for t, m in per.items()} for e, per in meters.items()}
     log.info("evaluated %s on %s", ", ".join(evals), ", ".join(t.name for t in report))
-    return results
+    return Evaluation(metrics, first_images)

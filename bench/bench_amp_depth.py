@@ -56,9 +56,16 @@ def train_and_evaluate(bf16: bool, seed: int, epochs: int, data: DataConfig) -> 
             loss.backward()
             optimizer.step()
     result = evaluate(
-        model, batches_of(val, BATCH)(), [task], ["clean"], [task], [task], "cpu", seed
+        model,
+        batches_of(val, BATCH)(),
+        tasks=[task],
+        evals=["clean"],
+        attacked=[task],
+        report=[task],
+        device="cpu",
+        seed=seed,
     )
-    return result["clean"][task.name]["l1"]
+    return result.metrics["clean"][task.name]["l1"]
 
 
 def main(tiny: bool = False) -> None:

@@ -77,7 +77,16 @@ def main(tiny: bool = False) -> None:
     model = train(tiny_segmenter(), steps=5 if tiny else 150)
     evals = ["clean"] + [f"{a}{steps}_eps{e}" for e in eps for a in ("pgd", "mim", "houdini")]
     held_out = [scenes(16, seed=10_000 + i) for i in range(2)]
-    res = evaluate(model, held_out, [SEG], evals, [SEG], [SEG], "cpu", seed=0)
+    res = evaluate(
+        model,
+        held_out,
+        tasks=[SEG],
+        evals=evals,
+        attacked=[SEG],
+        report=[SEG],
+        device="cpu",
+        seed=0,
+    ).metrics
     print(json.dumps({e: round(res[e][SEG.name]["miou"], 2) for e in evals}, indent=1))
 
 

@@ -92,7 +92,7 @@ def prediction_figure(
 ) -> bytes:
     """PNG bytes of image / target / clean prediction / attacked image / attacked prediction.
 
-    ``seen`` holds the first image as each evaluation saw it (``evaluate(first_images=)``):
+    ``seen`` holds the first image as each evaluation saw it (``Evaluation.first_images``):
     the attacked image is the evaluation's own, not a second attack.
     """
     name = next((e for e in spec.evals if e != "clean"), "clean")

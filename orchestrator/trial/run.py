@@ -93,17 +93,17 @@ def selection_metrics(
     data, ev = spec.config.data, spec.config.evaluation
     split = open_split(spec.dataset, root, data, tasks, ev.select_split, limit=ev.n_images)
     main = [t for t in tasks if t.name in spec.main_tasks]
-    nested = evaluate(
+    clean = evaluate(
         model,
         batches_of(split, ev.batch_size)(),
-        tasks,
-        ["clean"],
-        attacked,
-        main,
-        device,
+        tasks=tasks,
+        evals=["clean"],
+        attacked=attacked,
+        report=main,
+        device=device,
         seed=spec.seed,
-    )
-    return flatten_metrics({f"{SELECTION}_{ev.select_split}": nested["clean"]})
+    ).metrics["clean"]
+    return flatten_metrics({f"{SELECTION}_{ev.select_split}": clean})
 
 
 def run_trial(
@@ -163,20 +163,18 @@ def run_trial(
 
     batches = batches_of(eval_set, ev.batch_size)
     t1 = time.perf_counter()
-    seen: dict[str, torch.Tensor] = {}
-    nested = evaluate(
+    evaluation = evaluate(
         model,
         batches(),
-        tasks,
-        list(spec.evals),
-        attacked,
-        [by_name[n] for n in spec.report],
-        device,
+        tasks=tasks,
+        evals=list(spec.evals),
+        attacked=attacked,
+        report=[by_name[n] for n in spec.report],
+        device=device,
         seed=spec.seed,
-        first_images=seen,
         replay=spec.dataset if ev.fidelity == AUTHORS else None,
     )
-    metrics = flatten_metrics(nested)
+    metrics = flatten_metrics(evaluation.metrics)
     if ev.select_split and spec.aux_tasks:
         metrics.update(selection_metrics(spec, root, model, tasks, attacked, device))
     for name, settings in cfg.measures.items():
@@ -184,7 +182,7 @@ def run_trial(
     t_attack = time.perf_counter() - t1
 
     first = collate([eval_set[0]])
-    picture = prediction_figure(model, first, attacked[0], spec, device, seen)
+    picture = prediction_figure(model, first, attacked[0], spec, device, evaluation.first_images)
     return TrialResult(
         trial_key=spec.trial_key,
         metrics=metrics,

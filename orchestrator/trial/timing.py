@@ -107,7 +107,16 @@ def time_steps(
         quiet = logging.getLogger("attacks")
         level, quiet.level = quiet.level, logging.WARNING
         try:
-            evaluate(model, [eval_batch], tasks, evals, attacked, attacked, device, seed=0)
+            evaluate(
+                model,
+                [eval_batch],
+                tasks=tasks,
+                evals=evals,
+                attacked=attacked,
+                report=attacked,
+                device=device,
+                seed=0,
+            )
         finally:
             quiet.setLevel(level)
 

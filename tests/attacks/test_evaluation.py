@@ -17,8 +17,15 @@ def batches():
 
 def run(model, evals=EVALS, attacked=(SEG, DEPTH), report=(SEG, DEPTH), seed=0):
     return evaluate(
-        model, batches(), [SEG, DEPTH], evals, list(attacked), list(report), "cpu", seed=seed
-    )
+        model,
+        batches(),
+        tasks=[SEG, DEPTH],
+        evals=evals,
+        attacked=list(attacked),
+        report=list(report),
+        device="cpu",
+        seed=seed,
+    ).metrics
 
 
 def test_nested_results_and_attacks_hurt(trained_net):
@@ -60,18 +67,35 @@ def test_bad_names_and_unknown_tasks_are_refused(random_net):
     with pytest.raises(ValueError, match="pgd"):
         run(random_net, ["pgd_eps4"])
     with pytest.raises(ValueError, match="not among"):
-        evaluate(random_net, batches(), [DEPTH], ["clean"], [SEG], [SEG], "cpu", seed=0)
+        evaluate(
+            random_net,
+            batches(),
+            tasks=[DEPTH],
+            evals=["clean"],
+            attacked=[SEG],
+            report=[SEG],
+            device="cpu",
+            seed=0,
+        )
 
 
 def test_first_images_are_what_each_evaluation_saw(trained_net):
-    seen: dict = {}
     evals = ["clean", "fgsm_eps8", "pgd5_eps8"]
-    evaluate(
-        trained_net, batches(), [SEG, DEPTH], evals, [SEG], [SEG], "cpu", seed=0, first_images=seen
-    )
+    seen = evaluate(
+        trained_net,
+        batches(),
+        tasks=[SEG, DEPTH],
+        evals=evals,
+        attacked=[SEG],
+        report=[SEG],
+        device="cpu",
+        seed=0,
+    ).first_images
     x = batches()[0]["image"][:1]
     assert set(seen) == set(evals)
     assert (seen["clean"] == x).all()
+    for image in seen.values():  # one image of its own, not a view that keeps the batch alive
+        assert image.shape == x.shape and image.untyped_storage().nbytes() == image.nbytes
     for name in evals[1:]:
         delta = (seen[name] - x).abs()
         assert delta.max() <= 8 / 255 + 1e-6 and delta.max() > 4 / 255  # attacked, in the ball

@@ -78,10 +78,18 @@ def test_fgsm_keeps_no_start_but_the_authors_step_and_band():
 
 
 def _first_attacked(replay: str | None) -> torch.Tensor:
-    seen: dict[str, torch.Tensor] = {}
-    evaluate(TinyNet().eval(), [make_batch(2, seed=5)], [SEG, DEPTH], ["pgd3_eps8"], [SEG],
-             [SEG], "cpu", seed=0, first_images=seen, replay=replay)  # fmt: skip
-    return seen["pgd3_eps8"]
+    evaluation = evaluate(
+        TinyNet().eval(),
+        [make_batch(2, seed=5)],
+        tasks=[SEG, DEPTH],
+        evals=["pgd3_eps8"],
+        attacked=[SEG],
+        report=[SEG],
+        device="cpu",
+        seed=0,
+        replay=replay,
+    )
+    return evaluation.first_images["pgd3_eps8"]
 
 
 def test_evaluate_runs_the_authors_attack_when_replaying():

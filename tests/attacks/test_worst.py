@@ -52,12 +52,22 @@ def test_a_worst_evaluation_runs_its_members_once_and_as_they_run_alone(trained_
     batches = [make_batch(4, seed=70)]
     worst = "worst_fgsm_eps8-pgd3_eps8-segpgd3_eps8"
     evals = ["pgd3_eps8", worst]
-    args = (trained_net, batches, [SEG, DEPTH])
-    together = evaluate(*args, evals, [SEG, DEPTH], [SEG, DEPTH], "cpu", seed=2)
-    alone = evaluate(*args, [worst], [SEG, DEPTH], [SEG, DEPTH], "cpu", seed=2)
-    members_alone = evaluate(
-        *args, ["fgsm_eps8", "pgd3_eps8", "segpgd3_eps8"], [SEG], [SEG], "cpu", seed=2
-    )
+
+    def run(evals: list[str], attacked: list) -> dict:
+        return evaluate(
+            trained_net,
+            batches,
+            tasks=[SEG, DEPTH],
+            evals=evals,
+            attacked=attacked,
+            report=attacked,
+            device="cpu",
+            seed=2,
+        ).metrics
+
+    together = run(evals, [SEG, DEPTH])
+    alone = run([worst], [SEG, DEPTH])
+    members_alone = run(["fgsm_eps8", "pgd3_eps8", "segpgd3_eps8"], [SEG])
     assert together[worst] == alone[worst]
     assert together["pgd3_eps8"][SEG.name] == members_alone["pgd3_eps8"][SEG.name]
     assert alone[worst][SEG.name]["miou"] <= min(
