@@ -70,13 +70,13 @@ def constant_metric(spec: TrialSpec) -> float:
     scores = evaluate(
         ConstantPredictor(values),
         batches_of(images, ev.batch_size)(),
-        tasks,
-        ["clean"],
-        [main],
-        [main],
-        "cpu",
+        tasks=tasks,
+        evals=["clean"],
+        attacked=[main],
+        report=[main],
+        device="cpu",
         seed=spec.seed,
-    )
+    ).metrics
     return scores["clean"][main.name][main.primary_metric]
 
 
