@@ -25,10 +25,11 @@ lock:
 	mv requirements.lock.new requirements.lock
 	rm -rf .venv-lock
 
-# Two workers, one test file each at a time (module fixtures such as a Ray instance stay
-# with their file): most of a test's wall time is spent waiting on Ray and subprocesses.
+# Three workers, one test file each at a time (module fixtures such as a Ray instance stay
+# with their file): most of a test's wall time is spent waiting on Ray start-up, servers and
+# subprocesses, so even on two cores a third worker shortens the run.
 test: install
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 3 --dist loadfile
 
 demo: install
 	$(VENV)/bin/mtsweep run taskonomy-pairs --preset smoke

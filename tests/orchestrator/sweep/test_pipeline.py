@@ -182,6 +182,10 @@ def test_driver_interrupted_mid_sweep_then_resumed_once(tmp_path):
         "--num-cpus",
         "2",
         "--no-reduce",
+        # Trials long enough that one is still training when another has finished, even
+        # on a loaded machine (at the tiny preset's 2 epochs the last two finish together).
+        "--set",
+        "train.epochs=8",
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "driver.log"
