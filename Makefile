@@ -25,11 +25,11 @@ lock:
 	mv requirements.lock.new requirements.lock
 	rm -rf .venv-lock
 
-# Three workers, one test file each at a time (module fixtures such as a Ray instance stay
-# with their file): most of a test's wall time is spent waiting on Ray start-up, servers and
-# subprocesses, so even on two cores a third worker shortens the run.
+# Two workers, one test file each at a time (module fixtures such as a Ray instance stay
+# with their file): most of a test's wall time is spent waiting on Ray and subprocesses.
+# The files with slow tests are handed out first (tests/conftest.py), quick ones fill the end.
 test: install
-	$(PY) -m pytest -q -n 3 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 demo: install
 	$(VENV)/bin/mtsweep run taskonomy-pairs --preset smoke

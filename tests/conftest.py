@@ -16,6 +16,13 @@ from tests.helpers.sweep_files import write_sweep
 apply_ray_defaults()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Files holding a slow test run first (the order xdist hands files to its workers), so
+    the long ones start early and the quick ones fill in at the end of `make test`."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def data_cache(tmp_path_factory):
     """Synthetic data is generated once per test session into a private cache."""

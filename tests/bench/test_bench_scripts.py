@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Whole sweeps or scripts in their own processes: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 BENCH = Path(__file__).parents[2] / "bench"
 HELPERS = ("record.py", "run_all.py")
 SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if p.name not in HELPERS)

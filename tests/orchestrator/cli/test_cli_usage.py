@@ -22,6 +22,9 @@ from orchestrator.sweep.plan import OutDirError, Request, make_plan
 from tests.helpers.drills import FailFirstAttempts, NoteLiveNode
 from tests.helpers.mlflow_runs import runs_of, sweep_runs_of
 
+# Whole sweeps or scripts in their own processes: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 ONE_MODEL = {"name": "one-model", "models": {"list": [{"train": "d"}]}}
 
 

@@ -20,6 +20,9 @@ from orchestrator.sweep.mlflow_store import default_tracking_uri
 from sweeps.definition import load_sweep
 from tests.helpers.mlflow_runs import runs_of
 
+# Whole sweeps or scripts in their own processes: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 TINY_BUDGET = {
     "data": {"source": "synthetic", "n": 24, "size": 16, "seed": 0},
     "train": {"epochs": 1, "batch_size": 8, "optimizer": "adam", "lr": 0.003},

@@ -190,7 +190,15 @@ def test_driver_interrupted_mid_sweep_then_resumed_once(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "driver.log"
     with log.open("w") as sink:
-        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        # Ctrl-C as in a terminal: a process started with SIGINT ignored (as a test worker
+        # may be, and as nohup does on purpose) would keep ignoring it.
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         deadline = time.monotonic() + 240
         states: list[str] = []
         try:

@@ -28,6 +28,9 @@ from tasks.registry import parse_tasks
 from tests.helpers.mlflow_runs import runs_of
 from tests.helpers.sweep_files import TINY_SWEEP
 
+# Whole sweeps or scripts in their own processes: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 TASKS = parse_tasks("taskonomy", "sd")
 WEIGHTS = {"segment_semantic": 1.0, "depth_zbuffer": 0.01}
 AT_16 = ["--set", "data.image_size=16"]  # the files' own size
