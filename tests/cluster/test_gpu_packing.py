@@ -8,11 +8,9 @@ and every trial sees only the device it was given (CUDA_VISIBLE_DEVICES).
 from __future__ import annotations
 
 import pytest
-import ray
-from ray.cluster_utils import Cluster
 
 from orchestrator.cli import main
-from tests.helpers.cluster import max_overlap, run_argv
+from tests.helpers.cluster import max_overlap, ray_nodes, run_argv
 from tests.helpers.mlflow_runs import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
@@ -20,11 +18,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def one_gpu_node():
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 8, "num_gpus": 1})
-    cluster.wait_for_nodes()
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
+    with ray_nodes({"num_cpus": 8, "num_gpus": 1}) as (cluster, _):
+        yield cluster
 
 
 def test_quarter_gpus_pack_four_trials_per_gpu(tmp_path, sweep_yaml, one_gpu_node):

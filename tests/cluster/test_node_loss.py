@@ -13,13 +13,11 @@ import threading
 import time
 
 import pytest
-import ray
 from mlflow.tracking import MlflowClient
-from ray.cluster_utils import Cluster
 
 from mtsweep.shared_storage import SharedStorage
 from orchestrator.cli import main
-from tests.helpers.cluster import run_argv
+from tests.helpers.cluster import ray_nodes, run_argv
 from tests.helpers.mlflow_runs import keys_of, runs_of
 
 pytestmark = pytest.mark.slow
@@ -27,12 +25,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def three_nodes(s3_server):  # the nodes start after the S3 environment is set: they reach it
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
-    cluster.wait_for_nodes()
-    yield cluster, workers
-    ray.shutdown()
-    cluster.shutdown()
+    with ray_nodes({"num_cpus": 0}, [{"num_cpus": 1}] * 2) as nodes:
+        yield nodes
 
 
 def _progress(storage: SharedStorage) -> tuple[int, int]:

@@ -9,13 +9,12 @@ on the test S3 server: the path of a cluster that shares object storage, not a f
 from __future__ import annotations
 
 import pytest
-import ray
-from ray.cluster_utils import Cluster
 
 from mtsweep.shared_storage import SharedStorage
 from orchestrator.cli import main
 from tasks.datasets import get_dataset
 from tasks.packed.manifest import MANIFEST, packed_fingerprint, parse_manifest, read_manifest
+from tests.helpers.cluster import ray_nodes
 from tests.helpers.sweep_files import TINY_SWEEP
 
 pytestmark = pytest.mark.slow
@@ -25,13 +24,8 @@ AT_16 = ["--set", "data.image_size=16", "--chunk", "3"]  # several chunks for ea
 
 @pytest.fixture
 def three_nodes(s3_server):  # the S3 environment first, so the nodes inherit it
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    yield cluster
-    ray.shutdown()
-    cluster.shutdown()
+    with ray_nodes({"num_cpus": 0}, [{"num_cpus": 1}] * 2) as (cluster, _):
+        yield cluster
 
 
 def test_prepare_on_ray_nodes_writes_the_in_process_dataset(tmp_path, s3_bucket, three_nodes):

@@ -8,8 +8,55 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def ray_nodes(head: dict[str, Any], workers: list[dict[str, Any]] | None = None) -> Iterator[tuple]:
+    """A multi-node Ray cluster on this machine (``ray.cluster_utils.Cluster``): the head
+    with ``head``'s resources and one node per entry of ``workers``; (cluster, worker nodes).
+    Nodes inherit this process's environment (e.g. an S3 endpoint set before)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args=head)
+    nodes = [cluster.add_node(**args) for args in workers or []]
+    cluster.wait_for_nodes()
+    try:
+        yield cluster, nodes
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen, timeout: float, what: str) -> None:
+    """Poll ``url`` until it answers (any HTTP status below 500), or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError as e:
+            if e.code < 500:
+                return
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.3)
+    raise RuntimeError(f"{what} on {url} did not start in {timeout:.0f} s")
 
 
 def run_argv(sweep: Path, out: Path, *extra: str) -> list[str]:
@@ -42,9 +89,7 @@ class MlflowServer:
         self.artifacts_destination = artifacts_destination or str(root / "artifacts")
         self.extra_args = extra_args  # e.g. ("--app-name", "basic-auth")
         self.env = env or {}
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -78,15 +123,7 @@ class MlflowServer:
             start_new_session=True,
             env=env,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"mlflow server on {self.uri} did not start in {timeout:.0f} s")
+        wait_until_serving(f"{self.uri}/health", self.proc, timeout, "mlflow server")
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from contextlib import contextmanager
+
+from tests.helpers.cluster import free_port, wait_until_serving
 
 
 class S3Server:
     """``python -m moto.server`` on a free loopback port; ``env`` is what a client needs."""
 
     def __init__(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -47,16 +44,7 @@ class S3Server:
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.2)
-        raise RuntimeError(f"moto_server on {self.endpoint} did not start in {timeout:.0f} s")
+        wait_until_serving(f"{self.endpoint}/moto-api/", self.proc, timeout, "moto_server")
 
     def stop(self) -> None:
         if self.proc is not None:
