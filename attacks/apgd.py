@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import math
 
-import torch
+import lazy_loader
 
 from attacks.base import Attack, LossFn, project, uniform_start
 from mtsweep.errors import MtsweepError
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 MOMENTUM = 0.75  # α
 RHO = 0.75  # the share of steps that must raise the loss between checkpoints

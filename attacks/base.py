@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-import torch
+import lazy_loader
 
 from mtsweep.errors import MtsweepError
 from mtsweep.registry import Registry
@@ -19,7 +19,9 @@ from mtsweep.registry import Registry
 if TYPE_CHECKING:
     from attacks.replay import AuthorsBox
 
-LossFn = Callable[[torch.Tensor], torch.Tensor]
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
+
+LossFn = Callable[["torch.Tensor"], "torch.Tensor"]
 
 # A family name is the letters before the step count in an evaluation name (``pgd50_eps4``).
 _FAMILY = re.compile(r"[a-z]+")

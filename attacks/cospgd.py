@@ -12,11 +12,12 @@ channel values, so CosPGD stays close to PGD. The step is PGD's, from a uniform 
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+import lazy_loader
 
 from attacks.base import Attack, LossFn
 from attacks.objectives import PixelView, pixels_of
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 
 def cosine_weight(view: PixelView) -> torch.Tensor:
@@ -26,7 +27,7 @@ def cosine_weight(view: PixelView) -> torch.Tensor:
         labels = view.target.long().clamp(0, probs.shape[1] - 1)
         return probs.gather(1, labels) / probs.norm(dim=1, keepdim=True)
     target = view.target.float().softmax(1)
-    return F.cosine_similarity(probs, target, dim=1).unsqueeze(1)
+    return torch.nn.functional.cosine_similarity(probs, target, dim=1).unsqueeze(1)
 
 
 class CosPGD(Attack):

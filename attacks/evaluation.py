@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import torch
+import lazy_loader
 
 from attacks.base import Attack, LossFn
 from attacks.eval_names import EvalSpec, applies_to, build_attack, parse_eval
@@ -28,6 +28,8 @@ from mtsweep.errors import MtsweepError
 from tasks.batches import Batch, to_device
 from tasks.metrics import Meter
 from tasks.registry import Task
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
+import lazy_loader
 
 from attacks.eval_names import build_attack, parse_eval
 from attacks.vulnerability import joint_gradient_norm, subset_attack_accuracy, subset_gradient_norm
@@ -31,6 +31,8 @@ from mtsweep.errors import MtsweepError
 from mtsweep.registry import Registry
 from tasks.batches import Batch
 from tasks.registry import Task
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +111,7 @@ class OutputDimConfig:
 # --------------------------------------------------------------------------- producers
 
 Compute = Callable[
-    [torch.nn.Module, BatchSource, Sequence[Task], Sequence[Task], Any, int],
+    ["torch.nn.Module", BatchSource, Sequence[Task], Sequence[Task], Any, int],
     dict[str, float],
 ]
 

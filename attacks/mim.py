@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
+import lazy_loader
 
 from attacks.base import Attack
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 # Guards the normalisation of an all-zero gradient (sign(0) = 0 then leaves x in place).
 _TINY = 1e-12

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import torch
+import lazy_loader
 
 from attacks.base import LossFn
 from attacks.eval_names import COMBINERS, DGBA, RELATIVE, SUM, WEIGHTED, applies_to
@@ -19,9 +19,10 @@ from mtsweep.errors import MtsweepError
 from tasks.losses import PixelLoss, masked_mean
 from tasks.registry import Task
 
-Model = torch.nn.Module
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
+
 # Per-task per-sample losses (B,) → the per-sample value a joint attack maximises.
-Combiner = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
+Combiner = Callable[[Mapping[str, "torch.Tensor"]], "torch.Tensor"]
 # Guards the relative and DGBA combiners against a task whose loss is exactly zero.
 _TINY = 1e-12
 
@@ -76,7 +77,7 @@ class TaskObjective(Objective):
     """x ↦ Σ_batch L_task(model(x)): the single-task attack, which can show its pixels."""
 
     def __init__(
-        self, model: Model, task: Task, target: torch.Tensor, mask: torch.Tensor | None
+        self, model: torch.nn.Module, task: Task, target: torch.Tensor, mask: torch.Tensor | None
     ) -> None:
         self.model, self.task, self.target, self.mask = model, task, target, mask
 
@@ -102,7 +103,7 @@ class TaskObjective(Objective):
 
 
 def task_objective(
-    model: Model, task: Task, target: torch.Tensor, mask: torch.Tensor | None
+    model: torch.nn.Module, task: Task, target: torch.Tensor, mask: torch.Tensor | None
 ) -> TaskObjective:
     """x ↦ Σ_batch L_task(model(x)): the single-task attack on ``task``."""
     return TaskObjective(model, task, target, mask)
@@ -187,7 +188,7 @@ class MultitaskObjective(Objective):
 
     def __init__(
         self,
-        model: Model,
+        model: torch.nn.Module,
         tasks: Sequence[Task],
         targets: Mapping[str, torch.Tensor],
         masks: Mapping[str, torch.Tensor | None],
@@ -203,7 +204,7 @@ class MultitaskObjective(Objective):
 
 
 def multitask_objective(
-    model: Model,
+    model: torch.nn.Module,
     tasks: Sequence[Task],
     targets: Mapping[str, torch.Tensor],
     masks: Mapping[str, torch.Tensor | None],
@@ -222,7 +223,7 @@ def multitask_objective(
 
 
 def joint_objective(
-    model: Model,
+    model: torch.nn.Module,
     tasks: Sequence[Task],
     targets: Mapping[str, torch.Tensor],
     masks: Mapping[str, torch.Tensor | None],
@@ -301,7 +302,7 @@ class HoudiniObjective(Objective):
 
     def __init__(
         self,
-        model: Model,
+        model: torch.nn.Module,
         task: Task,
         target: torch.Tensor,
         mask: torch.Tensor | None,
@@ -331,7 +332,7 @@ class HoudiniObjective(Objective):
 
 
 def houdini_objective(
-    model: Model,
+    model: torch.nn.Module,
     task: Task,
     target: torch.Tensor,
     mask: torch.Tensor | None,

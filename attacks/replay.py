@@ -19,10 +19,12 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
+import lazy_loader
 
 from attacks.base import Attack
 from attacks.mim import MIM
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 # The mean/std the authors' Cityscapes loader normalised with (MTRobust SegDepthList.INFO).
 AUTHORS_CITYSCAPES_MEAN = (0.2901, 0.3281, 0.2870)

@@ -10,11 +10,13 @@ The per-pixel CE is the task's own (with its convention's class weights, if any)
 
 from __future__ import annotations
 
-import torch
+import lazy_loader
 
 from attacks.base import Attack, LossFn
 from attacks.objectives import pixels_of
 from mtsweep.errors import MtsweepError
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 
 def segpgd_lambda(t: int, steps: int) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import torch
+import lazy_loader
 
 from attacks.base import input_gradient
 from attacks.eval_names import CLEAN, build_attack, parse_eval
@@ -23,6 +23,8 @@ from attacks.measures import MEASURES, BatchSource, Measure
 from attacks.objectives import task_objective
 from tasks.batches import Batch, to_device
 from tasks.registry import Task
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 TASK_GRAD_L1 = "task_grad_l1"  # the measure's name and the eval part of its metrics
 

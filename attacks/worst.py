@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import torch
+import lazy_loader
 
 from tasks.registry import Task
 
-Outputs = Mapping[str, torch.Tensor]
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
+
+Outputs = Mapping[str, "torch.Tensor"]
 
 
 def per_image_metric(

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
+import lazy_loader
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 Batch = dict[str, Any]
 

@@ -15,7 +15,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import Any
 
-import torch
+import lazy_loader
 
 from tasks.dataset_kind import DatasetKind, register_dataset
 from tasks.errors import DataError
@@ -27,6 +27,7 @@ from tasks.reading import SampleReader, fit_label, read_image, read_label
 from tasks.synth import write_cityscapes
 from tasks.task import REG_DIRECTION, SEG_DIRECTION, Task, identity, reg_meter, seg_meter
 
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 log = logging.getLogger(__name__)
 
 # fyu/drn's datasets/cityscapes/info.json: the statistics of Cityscapes' images in [0, 1] RGB

@@ -13,11 +13,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import lazy_loader
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from tasks.errors import LabelError
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 CITYSCAPES_IGNORE = 255
 TASKONOMY_SEG_IGNORE = 0  # "uncertain" pixels of Taskonomy's segment_semantic
@@ -56,6 +57,11 @@ def _gray16(arr: np.ndarray) -> torch.Tensor:
 def signed(unit: torch.Tensor) -> torch.Tensor:
     """[0, 1] to [-1, 1], the range of the original Taskonomy targets."""
     return unit * 2.0 - 1.0
+
+
+def _per_channel(values: tuple[float, ...]) -> torch.Tensor:
+    """Per-channel constants shaped (C,1,1) to broadcast over a (C,H,W) target."""
+    return torch.tensor(values).view(-1, 1, 1)
 
 
 # --------------------------------------------------------------------- shared by both conventions
@@ -113,9 +119,7 @@ def decode_curvature_standley(arr: np.ndarray) -> Decoded:
     """Channels 0 and 1 in [0, 1], standardised with Standley's per-channel mean and std."""
     _expect(arr, np.uint8, 2)
     t = _chw(arr[..., :2]) / 255.0
-    mean = torch.tensor([0.5175, 0.4987]).view(2, 1, 1)
-    std = torch.tensor([0.1373, 0.0359]).view(2, 1, 1)
-    return Decoded((t - mean) / std, None)
+    return Decoded((t - _per_channel((0.5175, 0.4987))) / _per_channel((0.1373, 0.0359)), None)
 
 
 # --------------------------------------------------------------------- original Taskonomy targets
@@ -164,8 +168,8 @@ def _gaussian_blur(t: torch.Tensor, sigma: float) -> torch.Tensor:
     kernel = kernel / kernel.sum()
     padded = np.pad(t.numpy(), ((0, 0), (radius, radius), (radius, radius)), mode="symmetric")
     out = torch.from_numpy(padded).unsqueeze(1)
-    out = F.conv2d(out, kernel.view(1, 1, 1, -1))
-    out = F.conv2d(out, kernel.view(1, 1, -1, 1))
+    out = torch.nn.functional.conv2d(out, kernel.view(1, 1, 1, -1))
+    out = torch.nn.functional.conv2d(out, kernel.view(1, 1, -1, 1))
     return out.squeeze(1)
 
 
@@ -193,8 +197,8 @@ def decode_reshading_signed(arr: np.ndarray) -> Decoded:
     return Decoded(signed(_chw(arr).mean(0, keepdim=True) / 255.0), None)
 
 
-_CURVATURE_MEAN = torch.tensor([123.572, 120.1]).view(2, 1, 1)
-_CURVATURE_STD = torch.tensor([31.922, 21.658]).view(2, 1, 1)
+_CURVATURE_MEAN = (123.572, 120.1)
+_CURVATURE_STD = (31.922, 21.658)
 
 
 def decode_curvature_taskonomy(arr: np.ndarray) -> Decoded:
@@ -204,11 +208,12 @@ def decode_curvature_taskonomy(arr: np.ndarray) -> Decoded:
     MTRobust copy reads it as grayscale by mistake: ``decode_curvature_as_gray``).
     """
     _expect(arr, np.uint8, 2)
-    return Decoded((_chw(arr[..., :2]) - _CURVATURE_MEAN) / _CURVATURE_STD, None)
+    mean, std = _per_channel(_CURVATURE_MEAN), _per_channel(_CURVATURE_STD)
+    return Decoded((_chw(arr[..., :2]) - mean) / std, None)
 
 
 # skimage's rgb2gray luminance weights: what ``imread(..., as_gray=True)`` computes.
-_GRAY_WEIGHTS = torch.tensor([0.2125, 0.7154, 0.0721]).view(3, 1, 1)
+_GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
 
 
 def decode_curvature_as_gray(arr: np.ndarray) -> Decoded:
@@ -218,8 +223,9 @@ def decode_curvature_as_gray(arr: np.ndarray) -> Decoded:
     channel twice, giving two near-constant targets (≈ −3.87 and ≈ −5.54).
     """
     _expect(arr, np.uint8, 3)
-    gray = (_chw(arr[..., :3]) / 255.0 * _GRAY_WEIGHTS).sum(0, keepdim=True)
-    return Decoded((gray - _CURVATURE_MEAN) / _CURVATURE_STD, None)
+    gray = (_chw(arr[..., :3]) / 255.0 * _per_channel(_GRAY_WEIGHTS)).sum(0, keepdim=True)
+    mean, std = _per_channel(_CURVATURE_MEAN), _per_channel(_CURVATURE_STD)
+    return Decoded((gray - mean) / std, None)
 
 
 # --------------------------------------------------------------------- Cityscapes

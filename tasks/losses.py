@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
+import lazy_loader
 
-Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
+
+Loss = Callable[["torch.Tensor", "torch.Tensor", "torch.Tensor | None"], "torch.Tensor"]
 
 
 def masked_mean(per_pixel: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -93,16 +94,16 @@ def make_ce_loss(ignore_index: int, class_weights: Sequence[float] | None = None
     as the original Taskonomy loader's ``semseg_prior_factor`` does; the sum is still
     divided by the number of labelled pixels, so the weights change the loss's magnitude.
     """
-    weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+    weights = None if class_weights is None else tuple(map(float, class_weights))
 
     def ce_pixels(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         labels = target.long().squeeze(1)
-        per_pixel = F.cross_entropy(
+        per_pixel = torch.nn.functional.cross_entropy(
             pred.float(), labels, ignore_index=ignore_index, reduction="none"
         )
         if weights is not None:
             safe = labels.clamp(0, len(weights) - 1)
-            per_pixel = per_pixel * weights.to(per_pixel.device)[safe]
+            per_pixel = per_pixel * per_pixel.new_tensor(weights)[safe]
         return per_pixel.unsqueeze(1)
 
     def labelled(target: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

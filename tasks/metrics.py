@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-import torch
+import lazy_loader
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 
 class Meter:

@@ -12,16 +12,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import lazy_loader
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import Dataset
 
 from tasks.conventions import DEFAULT_CONVENTION
 from tasks.errors import DataError, LabelError
 from tasks.labels import Decoded, decode_rgb
 from tasks.task import Task
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 _UINT8_MODES = {"L", "P", "LA", "PA", "RGB", "RGBA"}
 _UINT16_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
@@ -99,7 +99,9 @@ def resize_nearest(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """
     if not needs_resize(t, size):
         return t
-    out = F.interpolate(t.unsqueeze(0).float(), size=size, mode="nearest-exact")[0]
+    out = torch.nn.functional.interpolate(t.unsqueeze(0).float(), size=size, mode="nearest-exact")[
+        0
+    ]
     return out.to(t.dtype) if t.dtype != torch.bool else out > 0.5
 
 
@@ -111,7 +113,7 @@ def resize_bilinear(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """
     if not needs_resize(t, size):
         return t
-    return F.interpolate(
+    return torch.nn.functional.interpolate(
         t.unsqueeze(0), size=size, mode="bilinear", align_corners=False, antialias=True
     )[0]
 
@@ -166,7 +168,7 @@ def fit_label(
     return resize_masked(target, mask, size)
 
 
-class SampleReader(Dataset):
+class SampleReader:
     """What the dataset readers share: the sample dict, and keeping samples after first load.
 
     A sample is ``{"image": float32 (3,H,W) in [0,1], "targets": {task: tensor},

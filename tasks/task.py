@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import torch
+import lazy_loader
 
 from tasks.conventions import DEFAULT_CONVENTION, get_convention
 from tasks.labels import Decoder
 from tasks.losses import Loss
 from tasks.metrics import Meter, RegressionMeter, SegmentationMeter
+
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
+import lazy_loader
 
 from tasks.conventions import get_convention
 from tasks.dataset_kind import DatasetKind, register_dataset
@@ -57,6 +57,7 @@ from tasks.task import (
     under_convention,
 )
 
+torch = lazy_loader.load("torch")  # on first use (docs/architecture.md, "Who may import whom")
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- task table
