@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from models.multitask import MultiTaskNet
-from models.registry import register_arch
 from models.weights import WeightsError, check_keys, read_state_dict
 from tasks.cityscapes_data import CITYSCAPES_MEAN, CITYSCAPES_STD
 from tasks.registry import Task
@@ -188,7 +187,6 @@ def _build(
     return model
 
 
-@register_arch("drn_d_22")
 def drn_d_22(
     tasks: Sequence[Task], width: float | None = None, init_from: Path | None = None
 ) -> MultiTaskNet:
@@ -196,7 +194,6 @@ def drn_d_22(
     return _build("drn_d_22", tasks, width, init_from)
 
 
-@register_arch("drn_d_105")
 def drn_d_105(
     tasks: Sequence[Task], width: float | None = None, init_from: Path | None = None
 ) -> MultiTaskNet:

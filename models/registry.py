@@ -1,10 +1,10 @@
-"""The architecture registry: every architecture registers its builder where it is defined.
+"""The architecture registry: every architecture's name and the builder that makes it.
 
-``@register_arch("name")`` on a builder ``(tasks, width, init_from) -> MultiTaskNet`` is all
-an architecture module does to become selectable by name, once ``models/__init__.py``
-imports it; ``build_model`` and ``arch_names`` (and through them the sweep validation and
-the CLI) only ask this registry. Adding an architecture is one module in ``models/``, its
-import line and its test.
+``models/__init__.py`` registers each architecture by name with a reference to its builder
+``(tasks, width, init_from) -> MultiTaskNet`` (``"models.drn:drn_d_22"``); ``build_model``
+imports the builder's module when it builds one, so ``arch_names`` (and through it the sweep
+validation and the CLI) reads names without importing torch. Adding an architecture is one
+module in ``models/``, its line in ``models/__init__.py`` and its test.
 """
 
 from __future__ import annotations
@@ -12,13 +12,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from models.multitask import MultiTaskNet
 from mtsweep.errors import MtsweepError
-from mtsweep.registry import Registry
+from mtsweep.registry import Registry, resolve
 from tasks.registry import Task
 
-Builder = Callable[..., MultiTaskNet]  # (tasks, width, init_from[, output_stride, decoder])
+if TYPE_CHECKING:
+    from models.multitask import MultiTaskNet
+
+Builder = Callable[..., "MultiTaskNet"]  # (tasks, width, init_from[, output_stride, decoder])
 PUBLISHED = "published"  # a model's decoders as the architecture publishes them
 
 
@@ -26,12 +29,14 @@ class UnknownArchError(MtsweepError):
     """An architecture name no module registered (or one taken by another builder)."""
 
 
-ARCHITECTURES: Registry[Builder] = Registry("architecture", UnknownArchError)
+# Architecture name -> its builder, as "package.module:function".
+ARCHITECTURES: Registry[str] = Registry("architecture", UnknownArchError)
 
 
-def register_arch(name: str) -> Callable[[Builder], Builder]:
-    """Register the decorated builder under ``name`` (a name taken by another is refused)."""
-    return ARCHITECTURES.register(name)
+def register_arch(name: str, builder: str) -> str:
+    """Register ``builder`` (``"package.module:function"``) under ``name``; a name taken by
+    another builder is refused."""
+    return ARCHITECTURES.register(name, builder)
 
 
 def arch_names() -> tuple[str, ...]:
@@ -56,9 +61,10 @@ def build_model(
     'published') are passed only to a builder that takes them as arguments; for any other
     the setting is refused, so a builder of a fixed network never sees them.
     """
-    builder = ARCHITECTURES.get(arch)
+    reference = ARCHITECTURES.get(arch)
     if not tasks:
         raise MtsweepError("a model needs at least one task")
+    builder: Builder = resolve(reference)
     options = {"output_stride": output_stride} if output_stride is not None else {}
     if decoder != PUBLISHED:
         options["decoder"] = decoder

@@ -16,7 +16,7 @@ from pathlib import Path
 from torchvision.models.resnet import Bottleneck
 
 from models.multitask import MultiTaskNet
-from models.registry import PUBLISHED, register_arch
+from models.registry import PUBLISHED
 from models.resnet_taskonomy import PAPER_STRIDE, PAPER_WIDTH, ResNetEncoder, taskonomy_net
 from tasks.registry import Task
 
@@ -30,7 +30,6 @@ class ResNet50Encoder(ResNetEncoder):
         super().__init__(Bottleneck, LAYERS, width, output_stride)
 
 
-@register_arch("resnet50")
 def resnet50(
     tasks: Sequence[Task],
     width: float | None = None,

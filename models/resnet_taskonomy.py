@@ -27,7 +27,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from models.multitask import MultiTaskNet
-from models.registry import PUBLISHED, register_arch
+from models.registry import PUBLISHED
 from models.weights import WeightsError
 from mtsweep.errors import MtsweepError
 from tasks.registry import Task
@@ -189,7 +189,6 @@ def taskonomy_net(
     return MultiTaskNet(trunk, decoders)
 
 
-@register_arch("resnet18")
 def resnet18(
     tasks: Sequence[Task],
     width: float | None = None,

@@ -3,12 +3,16 @@
 Architectures, datasets, attack families, measures, reductions and preset blocks each have a
 ``Registry``. The module that defines an entry registers it (``@REGISTRY.register("name")``
 or ``REGISTRY.register("name", thing)``), and the package's ``__init__`` imports each such
-module by name, so what a package offers is the list of imports one can read there.
+module by name, so what a package offers is the list of imports one can read there. An
+entry whose code needs a heavy library (torch) may instead be a reference
+``"package.module:name"`` registered in the package's ``__init__`` and resolved on use
+(:func:`resolve`), so listing and checking names imports none of it.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar, overload
 
@@ -107,6 +111,12 @@ class Registry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind}: {', '.join(self.names())})"
+
+
+def resolve(reference: str) -> Any:
+    """The object a ``"package.module:name"`` reference names, importing its module now."""
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _origin(entry: object) -> str:
