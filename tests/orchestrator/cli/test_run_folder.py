@@ -1,4 +1,5 @@
-"""A run folder: read fast (no torch, matplotlib nor Ray), and movable with its store."""
+"""A run folder: read fast (no torch, matplotlib nor Ray, nor for list and show), and movable
+with its store."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ from orchestrator.sweep.plan import (
 from orchestrator.sweep.sqlite_file import read_runs
 from orchestrator.sweep.tracking import Tracker
 from orchestrator.trial.result import TrialResult
+from sweeps.definition import builtin_names, load_sweep
 from tests.helpers.sweep_files import TINY_SWEEP
 
 REPO = Path(__file__).parents[3]
-HEAVY = ("torch", "matplotlib", "ray")
+HEAVY = ("torch", "torchvision", "matplotlib", "ray")
 
 
 def result_of(spec) -> TrialResult:
@@ -62,34 +64,61 @@ def recorded(template, tmp_path):
     return read_run_folder(tmp_path / "run")
 
 
-def test_reading_commands_load_no_torch_matplotlib_nor_ray(recorded, tmp_path):
+def test_reading_and_listing_commands_load_no_torch_matplotlib_nor_ray(recorded, tmp_path):
+    """In one fresh interpreter: the reading commands on a run folder, and list and show
+    of every built-in sweep and preset (with each of show's options)."""
     out, failed = recorded.out, recorded.specs[3].trial_key
+    folder = [
+        ["status", "--out", str(out)],
+        ["show", "--out", str(out)],
+        ["logs", failed[:6], "--out", str(out)],
+        ["export", "--out", str(out), "--to", str(tmp_path / "t.parquet")],
+    ]
+    sweeps = {name: list(load_sweep(name).presets) for name in builtin_names()}
+    shown = [["list"]] + [
+        ["show", name, "--preset", preset, *config]
+        for name, presets in sweeps.items()
+        for preset in presets
+        for config in ([], ["--config"])
+    ]
+    narrowed = [
+        "show", "taskonomy-pairs", "--preset", "paper", "--tasks", "s,d", "--seeds", "1,2",
+        "--set", "train.epochs=2", "--data-root", str(tmp_path / "data"),
+    ]  # fmt: skip
     script = f"""
 import json, sys
-import mtsweep
 from orchestrator.cli import main
-codes = [
-    main(["status", "--out", {str(out)!r}]),
-    main(["show", "--out", {str(out)!r}]),
-    main(["logs", {failed[:6]!r}, "--out", {str(out)!r}]),
-    main(["export", "--out", {str(out)!r}, "--to", {str(tmp_path / "t.parquet")!r}]),
-]
-print(json.dumps({{"codes": codes, "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
+codes = [main(argv) for argv in {[*folder, *shown, narrowed]!r}]
+# lazy_loader leaves a stand-in in sys.modules until a module is first used
+loaded = [m for m in {HEAVY!r} if type(sys.modules.get(m)).__name__ not in ("NoneType", "_LazyModule")]
+print(json.dumps({{"codes": codes, "heavy": loaded}}))
 """
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     *printed, last = done.stdout.strip().splitlines()
     report = json.loads(last)
     assert report["heavy"] == []
-    assert report["codes"] == [1, 0, 0, 0]  # status: some trial failed
+    assert report["codes"] == [1] + [0] * (len(folder) + len(shown))  # status: a trial failed
     text = "\n".join(printed)
     assert "trials: 9 in all: 2 finished, 1 failed, 1 running, 5 pending" in text
     assert "node 10.0.0.7" in text and "DataError: bad.png is not a PNG" in text
     assert "Traceback: deep" in text  # logs: the failed trial's whole traceback
     assert "wrote 2 rows (2 trials)" in text
+    for name, presets in sweeps.items():
+        assert any(line.startswith(f"{name} ") for line in printed)  # list
+        for preset in presets:
+            assert f"# {name}/{preset}, every default filled in" in text  # show --config
+            assert any(line.startswith(f"{name}/{preset}: ") for line in printed)  # show
+    assert "taskonomy-pairs/paper: 8 trials" in text  # s, d, s+d, d+s; seeds 1 and 2
+    assert not (tmp_path / "runs").exists()  # showing writes nothing
 
 
 def test_python_api_status_of_a_run_folder(recorded):
