@@ -171,6 +171,9 @@ def fit_label(
 class SampleReader:
     """What the dataset readers share: the sample dict, and keeping samples after first load.
 
+    A map-style dataset (``__len__``, ``__getitem__``), which torch's ``DataLoader`` takes as
+    is; it subclasses no torch class, so the task tables beside the readers load without torch.
+
     A sample is ``{"image": float32 (3,H,W) in [0,1], "targets": {task: tensor},
     "masks": {task: bool (1,H,W)}, "id": str}``. With ``cache``, decoded and resized
     samples are kept, so a trial that reads a few hundred small images for many epochs
