@@ -178,6 +178,27 @@ def test_tasks_know_no_ray_or_mlflow():
             assert not roots & {"ray", "mlflow"}, name
 
 
+def loaded_by(start: list[str]) -> set[str]:
+    """The project modules that importing ``start`` runs (module-level imports, transitively)."""
+    loaded: set[str] = set()
+    todo = list(start)
+    while todo:
+        name = todo.pop()
+        if name not in loaded:
+            loaded.add(name)
+            todo.extend(graph()[name])
+    return loaded
+
+
+def roots_imported(name: str) -> set[str]:
+    """The top-level packages module ``name`` imports at module level."""
+    return {
+        (alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0]
+        for node in _statements(tree(project_modules()[name]).body, functions=False)
+        for alias in node.names
+    }
+
+
 def test_a_trials_worker_imports_no_mlflow():
     """What a Ray worker loads for a trial (ray_backend, and what ``tune_trainable`` imports)
     never imports MLflow: MLflow is the driver's; the worker reads its version from metadata."""
@@ -188,24 +209,23 @@ def test_a_trials_worker_imports_no_mlflow():
         for node in tree(modules[backend]).body
         if isinstance(node, ast.FunctionDef) and node.name == "tune_trainable"
     )
-    todo = [backend] + [
+    start = [backend] + [
         node.module
         for node in ast.walk(trainable)
         if isinstance(node, ast.ImportFrom) and node.module in modules
     ]
-    assert "orchestrator.trial.versions" in todo
-    loaded: set[str] = set()
-    while todo:
-        name = todo.pop()
-        if name not in loaded:
-            loaded.add(name)
-            todo.extend(graph()[name])
-    roots = {
-        name: {
-            (alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0]
-            for node in _statements(tree(modules[name]).body, functions=False)
-            for alias in node.names
-        }
-        for name in loaded
-    }
-    assert not [name for name, imported in roots.items() if "mlflow" in imported]
+    assert "orchestrator.trial.versions" in start
+    assert not [name for name in loaded_by(start) if "mlflow" in roots_imported(name)]
+
+
+def test_loading_a_sweep_imports_no_torch_matplotlib_nor_ray():
+    """``mtsweep list`` and ``show SWEEP`` load sweeps: nothing that loads imports torch,
+    torchvision, matplotlib or Ray at module level (torch loads on first use, through
+    ``lazy_loader`` or a builder's module; docs/architecture.md). The fresh-interpreter test
+    in tests/orchestrator/cli/test_run_folder.py runs the commands; this one names the module."""
+    heavy = {"torch", "torchvision", "matplotlib", "ray"}
+    start = ["orchestrator.cli", "orchestrator.sweep.plan", "orchestrator.sweep.request_guard"]
+    loaded = loaded_by([*start, "sweeps.definition"])  # the CLI loads sweeps in its functions
+    assert {"tasks.taskonomy_data", "attacks.measures", "models.registry"} <= loaded
+    importing = {name: roots_imported(name) & heavy for name in loaded}
+    assert not {name: roots for name, roots in importing.items() if roots}
