@@ -310,16 +310,46 @@ def _measured_groups(specs: Sequence[TrialSpec]) -> list[tuple]:
     ]
 
 
+def free_memory(device: torch.device) -> int:
+    """Bytes the device can still give a timed step: the GPU's free memory, or the memory
+    the kernel reports available (``MemAvailable``) on a CPU."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            kib = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
+        return kib * 1024
+    except (OSError, StopIteration, ValueError):  # not Linux: the pages the OS reports free
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def check_fits(name: str, cost: StepCost, free: int, device: torch.device) -> None:
+    """Refuse to time a model whose steps need more memory than ``device`` has free: the
+    process would be killed without a word (a paper-size DRN on a laptop)."""
+    need = max(cost.train_bytes, cost.eval_bytes)
+    if need > free:
+        raise EstimateError(
+            f"timing {name} here needs ≈{need / GIB:.3g} GiB and {device} has "
+            f"{free / GIB:.3g} GiB free: predict for a GPU instead (--device h100, see "
+            "--help) or give the seconds of one step (--step-time S)"
+        )
+
+
 def _measure(specs: Sequence[TrialSpec], device: torch.device, steps: int) -> dict:
     """Step times of each measured kind of model; on a CPU with one thread, as a trial
-    computes (its other CPUs read data)."""
+    computes (its other CPUs read data). Each kind is first counted on the meta device, so
+    one that cannot fit is refused before anything runs."""
+    keys = _measured_groups(specs)
+    first = {key: next(s for s in specs if _group(s) == key) for key in keys}
+    free = free_memory(device)
+    for key, spec in first.items():
+        check_fits(_group_name(key), count_trial_steps(spec), free, device)
     threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(1)
     try:
         times = {}
-        for key in _measured_groups(specs):
-            spec = next(s for s in specs if _group(s) == key)
+        for key, spec in first.items():
             log.info("timing %s on %s", _group_name(key), device)
             times[key] = time_steps(spec, device, steps)
         return times

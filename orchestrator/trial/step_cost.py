@@ -12,7 +12,7 @@ the backward pass (the activations, the bulk of a dense-prediction model's memor
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -154,13 +154,13 @@ def count_steps(
 
 def count_trial_steps(spec: TrialSpec) -> StepCost:
     """:func:`count_steps` of ``spec``'s model at its preset's sizes (training at the crop,
-    when the preset crops)."""
+    when the preset crops); no training step when it trains no epoch."""
     cfg = spec.config
     tasks = [get_task(spec.dataset, n, convention=cfg.data.convention) for n in spec.train_tasks]
     attacked = [t for t in tasks if t.name in spec.attacked] or tasks[:1]
     side = image_size(spec.dataset, cfg.data)
     adversarial = parse_eval(cfg.adversarial.eval).steps if cfg.adversarial else 0
-    return count_steps(
+    cost = count_steps(
         spec.arch,
         tasks,
         spec.weights,
@@ -174,3 +174,5 @@ def count_trial_steps(spec: TrialSpec) -> StepCost:
         amp=cfg.train.amp,
         adversarial_steps=max(adversarial, 1) if cfg.adversarial else 0,
     )
+    # a trial that trains no epoch (evaluating published weights) takes no training step
+    return cost if cfg.train.epochs else replace(cost, train_flops=0.0, train_bytes=0)

@@ -70,7 +70,8 @@ def time_steps(
     spec: TrialSpec, device: torch.device, steps: int = 2, clock: Clock = time.perf_counter
 ) -> StepTimes:
     """Seconds of a training step, an attack step and an evaluation forward of ``spec``'s
-    model, each the median of a few runs of ``steps`` steps after an untimed warm-up."""
+    model, each the median of a few runs of ``steps`` steps after an untimed warm-up; a
+    trial that trains no epoch has no training step (0 s)."""
     cfg = spec.config
     tasks = [get_task(spec.dataset, n, convention=cfg.data.convention) for n in spec.train_tasks]
     attacked = [t for t in tasks if t.name in spec.attacked]
@@ -95,11 +96,17 @@ def time_steps(
             setup.make_inputs,
         )
 
-    reps = 1 if _timed(lambda: train(1), device, 1, clock) > SLOW_S else REPEATS
-    t_train = _timed(lambda: train(steps), device, reps, clock) / steps
-    with tempfile.TemporaryDirectory() as tmp:
-        state = {"epoch": 1, "model": model.state_dict(), "optimizer": setup.optimizer.state_dict()}
-        t_checkpoint = _timed(lambda: save_checkpoint(Path(tmp), state), device, reps, clock)
+    reps, t_train, t_checkpoint = REPEATS, 0.0, 0.0
+    if cfg.train.epochs:  # a trial that only evaluates (epochs: 0) never takes these steps
+        reps = 1 if _timed(lambda: train(1), device, 1, clock) > SLOW_S else REPEATS
+        t_train = _timed(lambda: train(steps), device, reps, clock) / steps
+        with tempfile.TemporaryDirectory() as tmp:
+            state = {
+                "epoch": 1,
+                "model": model.state_dict(),
+                "optimizer": setup.optimizer.state_dict(),
+            }
+            t_checkpoint = _timed(lambda: save_checkpoint(Path(tmp), state), device, reps, clock)
     eval_batch = collate([sample] * cfg.evaluation.batch_size)
     attack_name = f"pgd{steps}_eps4" + ("_mt" if len(attacked) > 1 else "")
 
@@ -120,7 +127,9 @@ def time_steps(
         finally:
             quiet.setLevel(level)
 
-    run(["clean"])
+    warm_up = _timed(lambda: run(["clean"]), device, 1, clock)
+    if not cfg.train.epochs:
+        reps = 1 if warm_up > SLOW_S else REPEATS
     t_forward = _timed(lambda: run(["clean"]), device, reps, clock)
     run([attack_name])
     t_attacked = _timed(lambda: run([attack_name]), device, reps, clock)

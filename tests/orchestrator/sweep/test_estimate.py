@@ -188,3 +188,34 @@ def test_cli_predicts_for_a_named_device_and_refuses_an_unknown_one(tmp_path, ca
     err = capsys.readouterr().err
     assert "did you mean 'h100'" in err and len(err.strip().splitlines()) == 1
     assert main([*base, "--device", "h100", "--step-time", "0.2"]) == 2
+
+
+def test_a_trial_that_only_evaluates_is_timed_and_counted_without_a_training_step(tmp_path):
+    torch.set_num_threads(1)
+    (spec,) = plan(tmp_path, overrides=(*BUDGET, "train.epochs=0")).specs
+    with forward_clock() as clock:
+        times = time_steps(spec, torch.device("cpu"), steps=2, clock=clock)
+    assert (times.train, times.checkpoint) == (0.0, 0.0)
+    assert times.attack == pytest.approx(UNIT) and times.forward == pytest.approx(UNIT)
+    cost = count_trial_steps(spec)
+    trained = count_trial_steps(plan(tmp_path, overrides=BUDGET).specs[0])
+    assert (cost.train_flops, cost.train_bytes) == (0.0, 0)
+    assert cost.eval_bytes == trained.eval_bytes > 0
+
+
+def test_a_model_too_big_for_free_memory_is_refused_before_it_is_timed(tmp_path, capsys):
+    (spec,) = plan(tmp_path).specs
+    cost = count_trial_steps(spec)
+    need = max(cost.train_bytes, cost.eval_bytes)
+    cpu = torch.device("cpu")
+    estimate_module.check_fits("resnet18", cost, need, cpu)  # exactly enough: timed
+    with pytest.raises(estimate_module.EstimateError, match=r"--device h100.*--step-time"):
+        estimate_module.check_fits("resnet18", cost, need - 1, cpu)
+    assert 0 < estimate_module.free_memory(cpu)
+    # through the CLI: a paper-size Taskonomy model against a machine with 1 MiB free
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(estimate_module, "free_memory", lambda device: 2**20)
+        base = ["estimate", str(TINY_SWEEP), "--preset", "paper", "--out", str(tmp_path / "o")]
+        assert main(base) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "GiB free" in err
