@@ -73,6 +73,9 @@ class ModelConfig:
     # Decoder convolutions as PyTorch builds them, or re-drawn as the authors' Taskonomy
     # network does (models/decoder_init.py).
     decoder_init: Literal["pytorch", "authors"] = "pytorch"
+    # Each regression task's output layer as the decoder init left it, or at zero, so its
+    # first prediction is 0, at its targets' scale (models/decoder_init.py).
+    regression_head_init: Literal["default", "zero"] = "default"
     # Not the published network, for small images (models/resnet_taskonomy.py): the
     # encoder's output stride (None: the published one, 32 for the Taskonomy ResNets; 8 or
     # 16 dilate its last stages), and each task's decoder ('linear': a 1×1 convolution

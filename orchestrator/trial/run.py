@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from attacks.evaluation import evaluate
 from attacks.measures import MEASURES
 from models import build_model
-from models.decoder_init import init_decoders
+from models.decoder_init import init_decoders, init_regression_heads
 from mtsweep.shared_storage import SharedStorage, as_storage
 from orchestrator.trial.data import data_uses, ensure_data, open_split
 from orchestrator.trial.pictures import prediction_figure
@@ -144,6 +144,7 @@ def run_trial(
         **cfg.model.network(),
     )
     init_decoders(model, cfg.model.decoder_init)
+    init_regression_heads(model, tasks, cfg.model.regression_head_init)
     trained = train_model(
         model,
         tasks,

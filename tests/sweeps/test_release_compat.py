@@ -36,6 +36,15 @@ RELEASE_SMOKE = {
         "train={epochs: 10, batch_size: 16, optimizer: adam, lr: 0.005, checkpoint_every_s: 30}",
         "evaluation={split: val, n_images: 16, batch_size: 16}",
     ],
+    # the depth head started at fyu/drn's draw (no model.regression_head_init)
+    **{
+        name: ["model={width: 0.25}"]
+        for name in (
+            "cityscapes-single-task-attack",
+            "cityscapes-multitask-attack",
+            "cityscapes-adversarial-training",
+        )
+    },
 }
 
 

@@ -1,10 +1,10 @@
 """The smoke presets learn: each smoke baseline beats the constant predictor on clean data.
 
 A demo whose models predict the majority class everywhere reads as broken. Here each
-single-task baseline of the demo's sweep is trained and evaluated as its trial is
-(``run_trial``, clean evaluation only), and scored against the best-known constant on the
-same images: the training split's majority class for segmentation, its mean target for
-regression (per channel, over valid pixels).
+single-task model of the demo's sweep and of every Cityscapes sweep is trained and evaluated
+as its trial is (``run_trial``, clean evaluation only), and scored against the best-known
+constant on the same images: the training split's majority class for segmentation, its mean
+target for regression (per channel, over valid pixels).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from torch import nn
 from attacks.evaluation import evaluate
 from orchestrator.trial.data import data_uses, ensure_data, open_split
 from orchestrator.trial.run import batches_of, run_trial
-from sweeps.definition import load_sweep
+from sweeps.definition import builtin_names, load_sweep
 from sweeps.spec import TrialSpec
 from tasks.registry import Task
 
@@ -48,8 +48,21 @@ def constant_output(task: Task, targets: torch.Tensor, mask: torch.Tensor | None
 
 def baselines(sweep: str) -> list[TrialSpec]:
     """The sweep's smoke single-task models, evaluated clean only (same model keys)."""
-    specs = load_sweep(sweep).expand("smoke", overrides=["evals=[clean]"])
-    return [s for s in specs if not s.aux_tasks]
+    specs = load_sweep(sweep).expand("smoke", overrides=["evals=[clean]", "measures=[]"])
+    return [s for s in specs if len(s.train_tasks) == 1]
+
+
+def smoke_baselines() -> list[tuple[str, TrialSpec]]:
+    """(sweep, spec) of the demo's sweep and every Cityscapes sweep, each trial once: the
+    Cityscapes sweeps share baselines (one trial key, trained and evaluated alike)."""
+    cityscapes = [n for n in builtin_names() if load_sweep(n).dataset == "cityscapes"]
+    cases, seen = [], set()
+    for sweep in ("taskonomy-pairs", *cityscapes):
+        for spec in baselines(sweep):
+            if spec.trial_key not in seen:
+                seen.add(spec.trial_key)
+                cases.append((sweep, spec))
+    return cases
 
 
 def constant_metric(spec: TrialSpec) -> float:
@@ -80,15 +93,7 @@ def constant_metric(spec: TrialSpec) -> float:
     return scores["clean"][main.name][main.primary_metric]
 
 
-SMOKE = [
-    *(("taskonomy-pairs", s) for s in baselines("taskonomy-pairs")),
-    # Cityscapes segmentation; depth does not learn at this budget (docs/results-smoke.md).
-    *(
-        ("cityscapes-single-task-attack", s)
-        for s in baselines("cityscapes-single-task-attack")
-        if s.main_tasks == ("segment_semantic",)
-    ),
-]
+SMOKE = smoke_baselines()
 
 
 @pytest.mark.parametrize(("sweep", "spec"), SMOKE, ids=[f"{w}-{s.label}" for w, s in SMOKE])
