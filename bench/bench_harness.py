@@ -35,8 +35,8 @@ from record import command, record
 
 ROUNDS = 5
 EPS, STEP = 4 / 255, 1 / 255
-# --tiny: the same trial cut to one epoch on 8 images, attacked with PGD-2.
-TINY = ["train.epochs=1", "evaluation.n_images=8", "evals=[clean,pgd2_eps4]"]
+# --tiny: the same trial cut to one epoch of 48 scenes, 8 attacked images, PGD-2.
+TINY = ["data.n=48", "train.epochs=1", "evaluation.n_images=8", "evals=[clean,pgd2_eps4]"]
 
 
 def pair_spec(overrides: list[str] | None = None) -> TrialSpec:

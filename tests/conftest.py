@@ -25,8 +25,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def data_cache(tmp_path_factory):
-    """Synthetic data is generated once per test session into a private cache."""
-    path = tmp_path_factory.mktemp("mtsweep-cache")
+    """Synthetic data (and MLflow's empty store) is made once per test session into a cache
+    of its own, which the xdist workers of one session share: each entry is written under a
+    temporary name and renamed into place, so two workers making one at once both get it whole."""
+    base = tmp_path_factory.getbasetemp()
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "mtsweep-cache"
+    path.mkdir(exist_ok=True)
     old = os.environ.get("MTSWEEP_CACHE")
     os.environ["MTSWEEP_CACHE"] = str(path)
     yield path

@@ -18,7 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("mtsweep", "tasks", "models", "attacks", "sweeps", "orchestrator")
 # The layers, bottom first: a package may import its own layer and those below it.
 LAYERS = (
-    ("mtsweep.errors", "mtsweep.atomic", "mtsweep.registry", "mtsweep.shared_storage"),
+    (
+        "mtsweep.errors",
+        "mtsweep.atomic",
+        "mtsweep.cache",
+        "mtsweep.registry",
+        "mtsweep.shared_storage",
+    ),
     ("tasks",),
     ("models",),
 )

@@ -8,6 +8,8 @@ traceback and nothing half-written.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 from importlib.metadata import version
 
@@ -64,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except MtsweepError as e:
         sys.stderr.write(f"mtsweep: error: {e}\n")
         return 2
+    except BrokenPipeError:  # the reader left (`mtsweep show … | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

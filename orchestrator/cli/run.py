@@ -93,7 +93,6 @@ def add_parser(sub) -> None:
 
 
 def handle(args) -> int:
-    from orchestrator.sweep.lifecycle import reduce_run, run_sweep
     from orchestrator.sweep.plan import NO_REDUCTION
     from orchestrator.sweep.request_guard import guard_request
 
@@ -104,6 +103,9 @@ def handle(args) -> int:
         "max_failures": args.max_failures,
     }
     plan = guard_request(plan_of(args, **flags), extend=args.extend, **flags)
+    # Ray, MLflow and torch load only once the request holds (a typo answers at once)
+    from orchestrator.sweep.lifecycle import reduce_run, run_sweep
+
     states = run_sweep(
         plan, address=args.address, force=args.force, num_cpus=args.num_cpus, rerun=args.rerun
     )

@@ -1,7 +1,7 @@
 """Where a sweep's MLflow store lives: the default SQLite file in ``--out``, or a server.
 
-A SQLite store is created whole (migrated under a temporary name, then renamed) and keeps
-its artifacts next to the database; reading commands never create one.
+A SQLite store is created whole (a copy of an empty migrated store, renamed into place) and
+keeps its artifacts next to the database; reading commands never create one.
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from mtsweep.cache import cache_home
 from mtsweep.errors import MtsweepError
 
 SQLITE = "sqlite:///"
@@ -116,24 +118,40 @@ def store_exists(tracking_uri: str) -> bool:
 
 
 def create_sqlite_store(tracking_uri: str) -> None:
-    """Create a new SQLite store whole: migrated under a temporary name, then renamed.
+    """Create a new SQLite store whole: a copy of an empty migrated store, renamed into place.
 
     MLflow creates the database file first and its tables after; a reader that opens the
     file in between (``mtsweep status`` during a run's start) would migrate it a second
     time and fail. Renaming a finished database into place leaves no such window.
     """
-    from mlflow.tracking import MlflowClient
-
     db = sqlite_path(tracking_uri)
     if db is None or db.exists():
         return
     db.parent.mkdir(parents=True, exist_ok=True)
     tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
-    MlflowClient(tracking_uri=f"{SQLITE}{tmp}").search_experiments(max_results=1)
+    shutil.copyfile(empty_store(), tmp)
     if not db.exists():
         os.replace(tmp, db)
     else:
         tmp.unlink(missing_ok=True)
+
+
+def empty_store() -> Path:
+    """An empty SQLite store at this MLflow's schema, made once per MLflow version in the
+    cache (:mod:`mtsweep.cache`): MLflow brings a new database to its schema through every
+    alembic revision (seconds); a copy takes milliseconds. Its one experiment is MLflow's
+    "Default", which no sweep uses (each has its own, with artifacts next to the database).
+    """
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    path = cache_home() / "mlflow" / f"empty-{mlflow.__version__}.db"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        MlflowClient(tracking_uri=f"{SQLITE}{tmp}").search_experiments(max_results=1)
+        os.replace(tmp, path)  # two processes making it at once each rename a whole one
+    return path
 
 
 def local_artifact_location(tracking_uri: str) -> str | None:

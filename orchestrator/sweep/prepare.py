@@ -21,13 +21,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from mtsweep.cache import cache_home
 from mtsweep.errors import MtsweepError
 from mtsweep.shared_storage import SharedStorage, is_uri
 from orchestrator.sweep.packing_on_ray import run_on_ray
 from orchestrator.sweep.plan import Plan
 from orchestrator.trial.data import (
     DataUse,
-    cache_home,
     data_uses,
     ensure_data,
     image_size,

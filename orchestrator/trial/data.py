@@ -21,6 +21,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset, Subset
 
+from mtsweep.cache import cache_home
 from mtsweep.shared_storage import is_uri
 from sweeps.presets import DataConfig
 from sweeps.spec import TrialSpec
@@ -75,10 +76,6 @@ def data_uses(specs: Iterable[TrialSpec]) -> list[DataUse]:
         for key in names
         for dataset, data in [key]
     ]
-
-
-def cache_home() -> Path:
-    return Path(os.environ.get("MTSWEEP_CACHE", Path.home() / ".cache" / "mtsweep"))
 
 
 def packed_cache() -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -121,6 +122,17 @@ def test_real_process_prints_no_traceback(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "Traceback" not in done.stderr
+
+
+def test_a_reader_that_leaves_before_the_output_ends_gets_no_traceback():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "show", "taskonomy-pairs"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # as `| head` does once it has its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 128 + signal.SIGPIPE and err == ""
 
 
 def test_out_dir_of_another_sweep_is_refused(capsys, tmp_path):

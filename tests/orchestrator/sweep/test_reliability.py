@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from orchestrator.cli import main
 from orchestrator.sweep.lease import LEASE_FILE, DriverLease, LeaseHeldError
 from orchestrator.sweep.lifecycle import _note_changes
 from orchestrator.sweep.mlflow_schema import GIT_COMMIT_TAG, VERSION_TAG
-from orchestrator.sweep.mlflow_store import create_sqlite_store
+from orchestrator.sweep.mlflow_store import create_sqlite_store, empty_store
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.provenance import code_version
 from orchestrator.sweep.recorder import ingest_kept_results
@@ -51,18 +50,30 @@ def _result(spec=SPEC, epochs: int = 2) -> TrialResult:
     )
 
 
-@pytest.fixture(scope="module")
-def empty_store(tmp_path_factory) -> Path:
-    """A migrated, empty SQLite store, made once (migrating takes seconds) and copied."""
-    db = tmp_path_factory.mktemp("store") / "mlflow.db"
-    create_sqlite_store(f"sqlite:///{db}")
-    return db
-
-
 @pytest.fixture
-def tracker(tmp_path, empty_store) -> Tracker:
-    shutil.copy(empty_store, tmp_path / "mlflow.db")
+def tracker(tmp_path) -> Tracker:
     return Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "tiny-pairs", "smoke")
+
+
+def test_a_new_store_is_a_private_copy_of_an_empty_one_at_mlflows_schema(tmp_path):
+    import sqlite3
+
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    first, second = (tmp_path / name / "mlflow.db" for name in ("a", "b"))
+    for db in (first, second):
+        create_sqlite_store(f"sqlite:///{db}")
+    empty = empty_store()
+    assert first.read_bytes() == second.read_bytes() == empty.read_bytes()
+    head = ScriptDirectory.from_config(_get_alembic_config("sqlite://")).get_current_head()
+    with sqlite3.connect(first) as db:
+        assert db.execute("select version_num from alembic_version").fetchall() == [(head,)]
+    one = Tracker(f"sqlite:///{first}", "tiny-pairs", "smoke")
+    one.client.create_run(one.experiment_id)
+    assert second.read_bytes() == empty.read_bytes()  # copies share nothing
+    two = Tracker(f"sqlite:///{second}", "tiny-pairs", "smoke")
+    assert two.client.search_runs([two.experiment_id]) == []
 
 
 def _runs(tracker: Tracker, key: str) -> list:
