@@ -19,7 +19,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -47,6 +47,11 @@ FORWARD_PER_TRAIN = 1 / 3
 # The share of a GPU's dense peak a training step achieves, when the user states none: an
 # assumption (ResNet-style convolutional nets at these sizes), not a measurement.
 DEFAULT_EFFICIENCY = 0.3
+# A CPU step's peak memory over the bytes autograd keeps (what step_cost counts): the
+# kernels' own buffers come on top. Measured with time_steps on this project's machine
+# (peak RSS less the idle process): 2.9x for DRN-D-105 (dilated, batch 4), 1.6x for
+# DRN-D-22 at 1024 px, 1.0x for ResNet-18 (batch 32). The largest is assumed for all.
+CPU_PEAK_PER_COUNTED = 3.0
 
 
 class EstimateError(MtsweepError):
@@ -323,36 +328,90 @@ def free_memory(device: torch.device) -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-def check_fits(name: str, cost: StepCost, free: int, device: torch.device) -> None:
-    """Refuse to time a model whose steps need more memory than ``device`` has free: the
-    process would be killed without a word (a paper-size DRN on a laptop)."""
+def too_big(name: str, need: int, free: int, device: torch.device) -> EstimateError:
+    """The refusal to time a model whose steps need more memory than ``device`` has free:
+    the process would be killed without a word (a paper-size DRN on a laptop)."""
+    return EstimateError(
+        f"timing {name} here needs ≈{need / GIB:.3g} GiB and {device} has "
+        f"{free / GIB:.3g} GiB free: predict for a GPU instead (--device h100, see "
+        "--help) or give the seconds of one step (--step-time S)"
+    )
+
+
+def step_memory(cost: StepCost, device: torch.device) -> int:
+    """The memory timing a model's steps takes: what autograd keeps, times what a CPU's
+    kernels take beyond it (:data:`CPU_PEAK_PER_COUNTED`)."""
     need = max(cost.train_bytes, cost.eval_bytes)
-    if need > free:
-        raise EstimateError(
-            f"timing {name} here needs ≈{need / GIB:.3g} GiB and {device} has "
-            f"{free / GIB:.3g} GiB free: predict for a GPU instead (--device h100, see "
-            "--help) or give the seconds of one step (--step-time S)"
-        )
+    return int(need * CPU_PEAK_PER_COUNTED) if device.type == "cpu" else need
 
 
-def _measure(specs: Sequence[TrialSpec], device: torch.device, steps: int) -> dict:
+def with_batches(spec: TrialSpec, train: int, evaluation: int) -> TrialSpec:
+    return replace(
+        spec,
+        train={**spec.train, "batch_size": train},
+        evaluation={**spec.evaluation, "batch_size": evaluation},
+    )
+
+
+def fitting_spec(
+    name: str, spec: TrialSpec, free: int, device: torch.device
+) -> tuple[TrialSpec, str | None]:
+    """``spec``, or on a CPU the same model at the largest halved batch sizes whose steps
+    fit in ``free`` memory (one CPU thread's time grows about linearly with the batch, so
+    the times scale back); with a note saying so. Refused when nothing fits (a GPU's time
+    per image does depend on the batch, so there it is refused at once)."""
+    cfg = spec.config
+    train, evaluation = cfg.train.batch_size, cfg.evaluation.batch_size
+    timed = spec
+    while (need := step_memory(count_trial_steps(timed), device)) > free:
+        if device.type != "cpu" or max(train, evaluation) == 1:
+            raise too_big(name, need, free, device)
+        train, evaluation = max(1, train // 2), max(1, evaluation // 2)
+        timed = with_batches(spec, train, evaluation)
+    if timed is spec:
+        return spec, None
+    return timed, (
+        f"  ({name}: timed at batch {train} (training) and {evaluation} (evaluation) to fit "
+        f"in {free / GIB:.3g} GiB, then scaled to the preset's {cfg.train.batch_size} and "
+        f"{cfg.evaluation.batch_size})"
+    )
+
+
+def scaled(times: StepTimes, timed: TrialSpec, spec: TrialSpec) -> StepTimes:
+    """Step times at ``timed``'s batch sizes, as at ``spec``'s."""
+    train = spec.config.train.batch_size / timed.config.train.batch_size
+    evaluation = spec.config.evaluation.batch_size / timed.config.evaluation.batch_size
+    return replace(
+        times,
+        train=times.train * train,
+        attack=times.attack * evaluation,
+        forward=times.forward * evaluation,
+    )
+
+
+def _measure(
+    specs: Sequence[TrialSpec], device: torch.device, steps: int
+) -> tuple[dict, list[str]]:
     """Step times of each measured kind of model; on a CPU with one thread, as a trial
     computes (its other CPUs read data). Each kind is first counted on the meta device, so
-    one that cannot fit is refused before anything runs."""
-    keys = _measured_groups(specs)
-    first = {key: next(s for s in specs if _group(s) == key) for key in keys}
+    one that cannot fit is timed at smaller batches (a CPU) or refused before anything runs;
+    the notes say which."""
     free = free_memory(device)
-    for key, spec in first.items():
-        check_fits(_group_name(key), count_trial_steps(spec), free, device)
+    timed, notes = {}, []
+    for key in _measured_groups(specs):
+        spec = next(s for s in specs if _group(s) == key)
+        fitted, note = fitting_spec(_group_name(key), spec, free, device)
+        timed[key] = (spec, fitted)
+        notes += [note] if note else []
     threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(1)
     try:
         times = {}
-        for key, spec in first.items():
+        for key, (spec, fitted) in timed.items():
             log.info("timing %s on %s", _group_name(key), device)
-            times[key] = time_steps(spec, device, steps)
-        return times
+            times[key] = scaled(time_steps(fitted, device, steps), fitted, spec)
+        return times, notes
     finally:
         torch.set_num_threads(threads)
 
@@ -406,7 +465,7 @@ def estimate(
         notes += memory_notes(step_costs, accelerator)
     else:
         device = device or pick_device()
-        times = _measure(plan.specs, device, steps)
+        times, fitted = _measure(plan.specs, device, steps)
         where, kind, on = f"steps timed on {device}", "device", device.type
         if device.type == "cuda":
             where = f"steps timed on {device} {torch.cuda.get_device_name(device)}"
@@ -415,6 +474,7 @@ def estimate(
             where = "steps timed on cpu (1 thread per trial, as trials compute)"
             kind = "CPU"
             notes.append("  (CPU: these are CPU-hours; a GPU would be far faster)")
+        notes += fitted
     costs = []
     for spec in plan.specs:
         t = times.get(_group(spec)) or (

@@ -203,16 +203,32 @@ def test_a_trial_that_only_evaluates_is_timed_and_counted_without_a_training_ste
     assert cost.eval_bytes == trained.eval_bytes > 0
 
 
-def test_a_model_too_big_for_free_memory_is_refused_before_it_is_timed(tmp_path, capsys):
-    (spec,) = plan(tmp_path).specs
-    cost = count_trial_steps(spec)
-    need = max(cost.train_bytes, cost.eval_bytes)
+def test_a_model_too_big_for_free_memory_is_timed_at_smaller_batches_or_refused(tmp_path, capsys):
+    torch.set_num_threads(1)
+    (spec,) = plan(tmp_path, overrides=(*BUDGET, "train.batch_size=8")).specs
     cpu = torch.device("cpu")
-    estimate_module.check_fits("resnet18", cost, need, cpu)  # exactly enough: timed
+    cost = count_trial_steps(spec)
+    counted = max(cost.train_bytes, cost.eval_bytes)
+    need = estimate_module.step_memory(cost, cpu)
+    assert need == 3 * counted  # a CPU's kernels take up to twice as much again
+    assert estimate_module.fitting_spec("m", spec, need, cpu) == (spec, None)  # fits as it is
+    halved, note = estimate_module.fitting_spec("m", spec, need - 1, cpu)
+    evaluation = spec.config.evaluation.batch_size
+    assert (halved.config.train.batch_size, halved.config.evaluation.batch_size) == (
+        4,
+        evaluation // 2,
+    )
+    assert f"timed at batch 4 (training) and {evaluation // 2} (evaluation)" in note
+    assert estimate_module.step_memory(count_trial_steps(halved), cpu) <= need - 1
+    # the halved model's times, scaled back, are the whole batch's: one forward per step
+    with forward_clock() as clock:
+        times = estimate_module.scaled(time_steps(halved, cpu, steps=2, clock=clock), halved, spec)
+    assert (times.train, times.attack, times.forward) == pytest.approx((2 * UNIT,) * 3)
+    # a GPU's time per image depends on the batch: there it is refused at once
     with pytest.raises(estimate_module.EstimateError, match=r"--device h100.*--step-time"):
-        estimate_module.check_fits("resnet18", cost, need - 1, cpu)
+        estimate_module.fitting_spec("m", spec, counted - 1, torch.device("cuda"))
+    # nothing fits, down to batch 1: one line, before anything is timed
     assert 0 < estimate_module.free_memory(cpu)
-    # through the CLI: a paper-size Taskonomy model against a machine with 1 MiB free
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(estimate_module, "free_memory", lambda device: 2**20)
         base = ["estimate", str(TINY_SWEEP), "--preset", "paper", "--out", str(tmp_path / "o")]
