@@ -30,6 +30,7 @@ from mtsweep.shared_storage import is_uri
 from orchestrator.sweep.accelerators import GIB, Accelerator
 from orchestrator.sweep.plan import Plan
 from orchestrator.trial.data import DataUse, data_uses, ensure_data, make_reader, packed_uri
+from orchestrator.trial.memory_cap import available_memory, memory_cap, out_of_memory
 from orchestrator.trial.setup import pick_device
 from orchestrator.trial.step_cost import StepCost, count_trial_steps
 from orchestrator.trial.timing import StepTimes, time_steps
@@ -47,11 +48,6 @@ FORWARD_PER_TRAIN = 1 / 3
 # The share of a GPU's dense peak a training step achieves, when the user states none: an
 # assumption (ResNet-style convolutional nets at these sizes), not a measurement.
 DEFAULT_EFFICIENCY = 0.3
-# A CPU step's peak memory over the bytes autograd keeps (what step_cost counts): the
-# kernels' own buffers come on top. Measured with time_steps on this project's machine
-# (peak RSS less the idle process): 2.9x for DRN-D-105 (dilated, batch 4), 1.6x for
-# DRN-D-22 at 1024 px, 1.0x for ResNet-18 (batch 32). The largest is assumed for all.
-CPU_PEAK_PER_COUNTED = 3.0
 
 
 class EstimateError(MtsweepError):
@@ -316,21 +312,15 @@ def _measured_groups(specs: Sequence[TrialSpec]) -> list[tuple]:
 
 
 def free_memory(device: torch.device) -> int:
-    """Bytes the device can still give a timed step: the GPU's free memory, or the memory
-    the kernel reports available (``MemAvailable``) on a CPU."""
+    """Bytes the device can still give a timed step: the GPU's free memory, or what the
+    kernel reports available on a CPU."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            kib = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
-        return kib * 1024
-    except (OSError, StopIteration, ValueError):  # not Linux: the pages the OS reports free
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    return available_memory()
 
 
 def too_big(name: str, need: int, free: int, device: torch.device) -> EstimateError:
-    """The refusal to time a model whose steps need more memory than ``device`` has free:
-    the process would be killed without a word (a paper-size DRN on a laptop)."""
+    """The refusal to time a model whose steps need more memory than ``device`` has free."""
     return EstimateError(
         f"timing {name} here needs ≈{need / GIB:.3g} GiB and {device} has "
         f"{free / GIB:.3g} GiB free: predict for a GPU instead (--device h100, see "
@@ -338,42 +328,11 @@ def too_big(name: str, need: int, free: int, device: torch.device) -> EstimateEr
     )
 
 
-def step_memory(cost: StepCost, device: torch.device) -> int:
-    """The memory timing a model's steps takes: what autograd keeps, times what a CPU's
-    kernels take beyond it (:data:`CPU_PEAK_PER_COUNTED`)."""
-    need = max(cost.train_bytes, cost.eval_bytes)
-    return int(need * CPU_PEAK_PER_COUNTED) if device.type == "cpu" else need
-
-
 def with_batches(spec: TrialSpec, train: int, evaluation: int) -> TrialSpec:
     return replace(
         spec,
         train={**spec.train, "batch_size": train},
         evaluation={**spec.evaluation, "batch_size": evaluation},
-    )
-
-
-def fitting_spec(
-    name: str, spec: TrialSpec, free: int, device: torch.device
-) -> tuple[TrialSpec, str | None]:
-    """``spec``, or on a CPU the same model at the largest halved batch sizes whose steps
-    fit in ``free`` memory (one CPU thread's time grows about linearly with the batch, so
-    the times scale back); with a note saying so. Refused when nothing fits (a GPU's time
-    per image does depend on the batch, so there it is refused at once)."""
-    cfg = spec.config
-    train, evaluation = cfg.train.batch_size, cfg.evaluation.batch_size
-    timed = spec
-    while (need := step_memory(count_trial_steps(timed), device)) > free:
-        if device.type != "cpu" or max(train, evaluation) == 1:
-            raise too_big(name, need, free, device)
-        train, evaluation = max(1, train // 2), max(1, evaluation // 2)
-        timed = with_batches(spec, train, evaluation)
-    if timed is spec:
-        return spec, None
-    return timed, (
-        f"  ({name}: timed at batch {train} (training) and {evaluation} (evaluation) to fit "
-        f"in {free / GIB:.3g} GiB, then scaled to the preset's {cfg.train.batch_size} and "
-        f"{cfg.evaluation.batch_size})"
     )
 
 
@@ -389,28 +348,65 @@ def scaled(times: StepTimes, timed: TrialSpec, spec: TrialSpec) -> StepTimes:
     )
 
 
+def time_within_memory(
+    name: str, spec: TrialSpec, device: torch.device, steps: int, free: int
+) -> tuple[StepTimes, str | None]:
+    """``spec``'s step times, and a note when they were not timed as they stand.
+
+    The bytes autograd keeps (counted on the meta device) must fit in ``free``: on a GPU
+    the model is refused otherwise (its time per image depends on the batch). On a CPU,
+    where one thread's time grows about linearly with the batch, the batch sizes are
+    halved until the counted bytes fit and then until the steps run under a memory cap
+    (a CPU's kernels take buffers beyond what autograd keeps: DRN-D-105's were about 3x);
+    the times are scaled back to the preset's batch sizes.
+    """
+    cfg = spec.config
+    train, evaluation = cfg.train.batch_size, cfg.evaluation.batch_size
+    timed = spec
+    while True:
+        cost = count_trial_steps(timed)
+        need = max(cost.train_bytes, cost.eval_bytes)
+        fits = need <= free
+        if fits and device.type != "cpu":
+            return time_steps(timed, device, steps), None
+        if fits:
+            try:
+                with memory_cap(free):
+                    times = time_steps(timed, device, steps)
+                break
+            except (MemoryError, RuntimeError) as e:
+                if not out_of_memory(e):
+                    raise
+                log.info("%s: out of memory at batch %d/%d, halving", name, train, evaluation)
+        if device.type != "cpu" or max(train, evaluation) == 1:
+            raise too_big(name, need, free, device)
+        train, evaluation = max(1, train // 2), max(1, evaluation // 2)
+        timed = with_batches(spec, train, evaluation)
+    if timed is spec:
+        return times, None
+    return scaled(times, timed, spec), (
+        f"  ({name}: timed at batch {train} (training) and {evaluation} (evaluation) to fit "
+        f"in {free / GIB:.3g} GiB, then scaled to the preset's {cfg.train.batch_size} and "
+        f"{cfg.evaluation.batch_size})"
+    )
+
+
 def _measure(
     specs: Sequence[TrialSpec], device: torch.device, steps: int
 ) -> tuple[dict, list[str]]:
-    """Step times of each measured kind of model; on a CPU with one thread, as a trial
-    computes (its other CPUs read data). Each kind is first counted on the meta device, so
-    one that cannot fit is timed at smaller batches (a CPU) or refused before anything runs;
-    the notes say which."""
-    free = free_memory(device)
-    timed, notes = {}, []
-    for key in _measured_groups(specs):
-        spec = next(s for s in specs if _group(s) == key)
-        fitted, note = fitting_spec(_group_name(key), spec, free, device)
-        timed[key] = (spec, fitted)
-        notes += [note] if note else []
+    """Step times of each measured kind of model (:func:`time_within_memory`); on a CPU
+    with one thread, as a trial computes (its other CPUs read data)."""
     threads = torch.get_num_threads()
     if device.type == "cpu":
         torch.set_num_threads(1)
     try:
-        times = {}
-        for key, (spec, fitted) in timed.items():
+        times, notes = {}, []
+        for key in _measured_groups(specs):
+            spec = next(s for s in specs if _group(s) == key)
             log.info("timing %s on %s", _group_name(key), device)
-            times[key] = scaled(time_steps(fitted, device, steps), fitted, spec)
+            free = free_memory(device)
+            times[key], note = time_within_memory(_group_name(key), spec, device, steps, free)
+            notes += [note] if note else []
         return times, notes
     finally:
         torch.set_num_threads(threads)

@@ -207,28 +207,24 @@ def test_a_model_too_big_for_free_memory_is_timed_at_smaller_batches_or_refused(
     torch.set_num_threads(1)
     (spec,) = plan(tmp_path, overrides=(*BUDGET, "train.batch_size=8")).specs
     cpu = torch.device("cpu")
-    cost = count_trial_steps(spec)
-    counted = max(cost.train_bytes, cost.eval_bytes)
-    need = estimate_module.step_memory(cost, cpu)
-    assert need == 3 * counted  # a CPU's kernels take up to twice as much again
-    assert estimate_module.fitting_spec("m", spec, need, cpu) == (spec, None)  # fits as it is
-    halved, note = estimate_module.fitting_spec("m", spec, need - 1, cpu)
-    evaluation = spec.config.evaluation.batch_size
-    assert (halved.config.train.batch_size, halved.config.evaluation.batch_size) == (
-        4,
-        evaluation // 2,
-    )
-    assert f"timed at batch 4 (training) and {evaluation // 2} (evaluation)" in note
-    assert estimate_module.step_memory(count_trial_steps(halved), cpu) <= need - 1
-    # the halved model's times, scaled back, are the whole batch's: one forward per step
+    free = estimate_module.free_memory(cpu)
+    times, note = estimate_module.time_within_memory("m", spec, cpu, 1, free)
+    assert note is None and times.train > 0  # fits as it stands
+    # halved batches, timed and scaled back: one forward per step at any batch
+    halved = estimate_module.with_batches(spec, 4, 2)
+    assert halved.trial_key != spec.trial_key and halved.config.train.batch_size == 4
     with forward_clock() as clock:
         times = estimate_module.scaled(time_steps(halved, cpu, steps=2, clock=clock), halved, spec)
-    assert (times.train, times.attack, times.forward) == pytest.approx((2 * UNIT,) * 3)
-    # a GPU's time per image depends on the batch: there it is refused at once
+    evaluation = spec.config.evaluation.batch_size / 2
+    assert (times.train, times.attack, times.forward) == pytest.approx(
+        (2 * UNIT, evaluation * UNIT, evaluation * UNIT)
+    )
+    # a GPU's time per image depends on the batch: there a model too big is refused at once
+    cost = count_trial_steps(spec)
+    counted = max(cost.train_bytes, cost.eval_bytes)
     with pytest.raises(estimate_module.EstimateError, match=r"--device h100.*--step-time"):
-        estimate_module.fitting_spec("m", spec, counted - 1, torch.device("cuda"))
-    # nothing fits, down to batch 1: one line, before anything is timed
-    assert 0 < estimate_module.free_memory(cpu)
+        estimate_module.time_within_memory("m", spec, torch.device("cuda"), 1, counted - 1)
+    # on a CPU nothing fits, down to batch 1: one line, before anything is timed
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(estimate_module, "free_memory", lambda device: 2**20)
         base = ["estimate", str(TINY_SWEEP), "--preset", "paper", "--out", str(tmp_path / "o")]

@@ -1,0 +1,26 @@
+"""A step under a memory cap fails with an error the caller can act on, and the cap lifts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from orchestrator.trial.memory_cap import available_memory, memory_cap, out_of_memory
+
+GIB = 2**30
+
+
+def test_an_allocation_beyond_the_cap_is_refused_and_the_cap_lifts_after():
+    assert available_memory() > GIB // 4
+    with memory_cap(64 * 2**20):
+        small = torch.ones(2**20)  # within the cap
+        with pytest.raises(RuntimeError) as refused:
+            torch.ones(GIB // 4, dtype=torch.float32)  # 1 GiB
+    assert out_of_memory(refused.value) and small.sum() == 2**20
+    assert torch.ones(GIB // 4, dtype=torch.uint8).sum() == GIB // 4  # lifted
+
+
+def test_only_refused_allocations_count_as_out_of_memory():
+    assert out_of_memory(MemoryError())
+    assert not out_of_memory(RuntimeError("shape mismatch"))
+    assert not out_of_memory(ValueError("can't allocate memory"))
