@@ -14,8 +14,9 @@ Everything the CLI does goes through the same life cycle (``orchestrator.sweep``
 started here resumes from the CLI and the other way round.
 
 The package also holds what every other package may import, below ``tasks`` in the import
-order: the error base (:mod:`mtsweep.errors`), atomic writes (:mod:`mtsweep.atomic`) and the
-name registry (:mod:`mtsweep.registry`). So importing ``mtsweep`` imports nothing heavy; the
+order: the error base (:mod:`mtsweep.errors`), atomic writes (:mod:`mtsweep.atomic`), the
+cache directory (:mod:`mtsweep.cache`), the name registry (:mod:`mtsweep.registry`) and
+shared storage (:mod:`mtsweep.shared_storage`). So importing ``mtsweep`` imports nothing heavy; the
 API functions import the orchestrator when called.
 """
 
