@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from orchestrator.cli import main
 from orchestrator.trial.data import ensure_data
 from sweeps.presets import DataConfig
 from tasks.formats.taskonomy import buildings
 from tests.helpers.mlflow_runs import keys_of, runs_of
+
+# A whole sweep, run twice: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 
 def test_corrupt_label_fails_only_its_trials_then_rerun_finishes_them(

@@ -260,6 +260,7 @@ def test_runs_carry_the_code_version_and_a_resume_under_another_says_so(tracker,
 
 
 # ---------------------------------------------------------------- pre-flight from workers
+@pytest.mark.slow  # Ray tasks on the workers: its file is handed out first (tests/conftest.py)
 def test_every_node_sees_the_storage(tmp_path, ray_local):
     from orchestrator.sweep.plan import Request, make_plan
     from orchestrator.sweep.preflight import check_from_workers

@@ -20,6 +20,9 @@ from sweeps.definition import builtin_names, load_sweep
 from sweeps.spec import TrialSpec
 from tasks.registry import Task
 
+# Trains every smoke baseline: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 
 class ConstantPredictor(nn.Module):
     """The same output map for every image: one value (or logit vector) per channel."""
