@@ -48,6 +48,7 @@ FORWARD_PER_TRAIN = 1 / 3
 # The share of a GPU's dense peak a training step achieves, when the user states none: an
 # assumption (ResNet-style convolutional nets at these sizes), not a measurement.
 DEFAULT_EFFICIENCY = 0.3
+CPU_SHARE = 0.9  # of a CPU machine's available memory, a timed step may take
 
 
 class EstimateError(MtsweepError):
@@ -312,11 +313,11 @@ def _measured_groups(specs: Sequence[TrialSpec]) -> list[tuple]:
 
 
 def free_memory(device: torch.device) -> int:
-    """Bytes the device can still give a timed step: the GPU's free memory, or what the
-    kernel reports available on a CPU."""
+    """Bytes the device can still give a timed step: the GPU's free memory, or a share of
+    what the kernel reports available on a CPU (the rest for the system beside it)."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    return available_memory()
+    return int(available_memory() * CPU_SHARE)
 
 
 def too_big(name: str, need: int, free: int, device: torch.device) -> EstimateError:

@@ -2,8 +2,13 @@
 fails with an allocation error the caller can act on, instead of the kernel's OOM killer
 ending the process without a word (a paper-size DRN timed on a laptop).
 
-The cap is on the address space (``RLIMIT_AS``): what the process has mapped now plus what
-the machine has available. Mapped is more than resident, so the cap errs on the safe side.
+The cap is on the address space (``RLIMIT_AS``), the only per-process memory limit an
+unprivileged process can set on itself. Address space also counts what was reserved and
+never touched (thread stacks, allocator arenas: gigabytes for a process that imported
+torch), so the cap is what the process holds in memory now plus what may be added: the
+untouched reservations then come out of the allowance, and the process cannot grow past
+what the machine has available (an earlier cap on mapped + available let DRN-D-105 grow
+into the OOM killer).
 """
 
 from __future__ import annotations
@@ -27,16 +32,17 @@ def available_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-def _mapped() -> int:
+def _resident() -> int:
     with open("/proc/self/statm") as f:
-        return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 @contextmanager
 def memory_cap(extra: int) -> Iterator[None]:
-    """Allow this process ``extra`` bytes beyond what it has mapped now, then lift the cap."""
+    """Let this process's address space reach what it holds in memory now plus ``extra``
+    bytes (its untouched reservations count against ``extra``), then lift the cap."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    cap = _mapped() + extra
+    cap = _resident() + extra
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
