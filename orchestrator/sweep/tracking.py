@@ -155,8 +155,10 @@ class Tracker:
         for key in sorted(keys):
             record = snapshot.get(key)
             if record is not None and record.status == "RUNNING":
-                _retrying(
-                    lambda i=record.run_id: self.client.set_terminated(i, "KILLED"), "end run"
+                _retrying(  # patient: workers being stopped may hold the SQLite lock
+                    lambda i=record.run_id: self.client.set_terminated(i, "KILLED"),
+                    "end run",
+                    attempts=5,
                 )
                 record.status = "KILLED"
                 ended.append(key)
