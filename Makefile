@@ -29,7 +29,7 @@ lock:
 # with their file): most of a test's wall time is spent waiting on Ray and subprocesses.
 # The files with slow tests are handed out first (tests/conftest.py), quick ones fill the end.
 test: install
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=10
 
 demo: install
 	$(VENV)/bin/mtsweep run taskonomy-pairs --preset smoke

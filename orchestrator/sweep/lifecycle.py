@@ -125,10 +125,7 @@ def run_sweep(
                 )
             except KeyboardInterrupt:
                 stop_ray()  # its trials stop; each resumes from its last checkpoint
-                # Read the experiment again: the signal can land while the recorder is
-                # creating a run, before the driver's own copy knows of it.
-                ended = tracker.end_open_runs(tracker.snapshot(), {s.trial_key for s in pending})
-                log.warning("stopped: %d running trial(s) marked interrupted", len(ended))
+                _mark_interrupted(tracker, {s.trial_key for s in pending})
                 raise
         if len(outbox):
             raise TrackingError(
@@ -137,6 +134,18 @@ def run_sweep(
                 "when it is back"
             )
         return snapshot.states(plan.keys)
+
+
+def _mark_interrupted(tracker: Tracker, keys: set[str]) -> None:
+    """Mark the trials that were running as interrupted, in one line either way: a tracking
+    store that fails now must not turn a clean stop into a traceback (the runs it could not
+    mark stay RUNNING, and the same command reuses them)."""
+    try:
+        ended = tracker.end_open_runs(keys)
+    except TrackingError as e:
+        log.warning("stopped; %s: the same command resumes them all", e)
+        return
+    log.warning("stopped: %d running trial(s) marked interrupted", len(ended))
 
 
 @contextmanager

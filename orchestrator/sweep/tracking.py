@@ -147,21 +147,31 @@ class Tracker:
         self._view = Snapshot.of_runs(runs)
         return self._view
 
-    def end_open_runs(self, snapshot: Snapshot, keys: set[str]) -> list[str]:
+    def end_open_runs(self, keys: set[str]) -> list[str]:
         """End the runs of ``keys`` left RUNNING as KILLED (the driver was interrupted);
         their keys. A resume reuses each such run: a trial keeps one run however often it
-        stops."""
-        ended = []
-        for key in sorted(keys):
-            record = snapshot.get(key)
-            if record is not None and record.status == "RUNNING":
-                _retrying(  # patient: workers being stopped may hold the SQLite lock
-                    lambda i=record.run_id: self.client.set_terminated(i, "KILLED"),
-                    "end run",
-                    attempts=5,
-                )
-                record.status = "KILLED"
-                ended.append(key)
+        stops. The experiment is read again first: the signal can land while the recorder
+        is creating a run, before the driver's own copy knows of it. A store that cannot be
+        read or written is a TrackingError (its runs stay RUNNING; a resume reuses them)."""
+        ended: list[str] = []
+        try:
+            snapshot = self.snapshot()
+            for key in sorted(keys):
+                record = snapshot.get(key)
+                if record is not None and record.status == "RUNNING":
+                    _retrying(  # patient: workers being stopped may hold the SQLite lock
+                        lambda i=record.run_id: self.client.set_terminated(i, "KILLED"),
+                        "end run",
+                        attempts=5,
+                    )
+                    record.status = "KILLED"
+                    ended.append(key)
+        except (MlflowException, OSError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise TrackingError(
+                f"MLflow at {redact(self.uri)}: {len(ended)} running trial(s) marked "
+                f"interrupted, the others not ({first[:200]})"
+            ) from None
         return ended
 
     def traceback_of(self, record: TrialRecord) -> str | None:

@@ -23,9 +23,9 @@ from mlflow.exceptions import MlflowException
 from mtsweep.shared_storage import SharedStorage
 from orchestrator.cli import main
 from orchestrator.sweep.lease import LEASE_FILE, DriverLease, LeaseHeldError
-from orchestrator.sweep.lifecycle import _note_changes
+from orchestrator.sweep.lifecycle import _mark_interrupted, _note_changes
 from orchestrator.sweep.mlflow_schema import GIT_COMMIT_TAG, VERSION_TAG
-from orchestrator.sweep.mlflow_store import create_sqlite_store, empty_store
+from orchestrator.sweep.mlflow_store import TrackingError, create_sqlite_store, empty_store
 from orchestrator.sweep.outbox import Outbox
 from orchestrator.sweep.provenance import code_version
 from orchestrator.sweep.recorder import ingest_kept_results
@@ -186,6 +186,34 @@ def test_a_create_retried_by_the_http_layer_leaves_one_run(tracker):
     tracker.log_result(SPEC, _result())
     runs = [r for r in _runs(tracker, SPEC.trial_key) if r.info.lifecycle_stage == "active"]
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+
+
+def test_an_interrupt_while_mlflow_fails_is_told_in_one_line(tracker, monkeypatch, caplog):
+    """The driver stops; marking its running trials fails: a warning, no exception, and the
+    runs stay RUNNING (a resume reuses them). When MLflow answers, they are marked KILLED."""
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    running, other = SPECS[0], SPECS[1]
+    tracker.start_run(running, {})
+    tracker.start_run(other, {})
+    real = tracker.client.set_terminated
+
+    def refused(*args, **kwargs):
+        raise MlflowException("database is locked")
+
+    tracker.client.set_terminated = refused
+    keys = {running.trial_key, other.trial_key}
+    with pytest.raises(TrackingError, match="0 running trial.s. marked interrupted"):
+        tracker.end_open_runs(keys)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mtsweep"):
+        _mark_interrupted(tracker, keys)
+    (told,) = [r.getMessage() for r in caplog.records if r.name == "mtsweep"]
+    assert "database is locked" in told and "the same command resumes them" in told
+    assert {_runs(tracker, k)[0].info.status for k in keys} == {"RUNNING"}
+
+    tracker.client.set_terminated = real
+    assert tracker.end_open_runs(keys | {"never-started"}) == sorted(keys)
+    assert {_runs(tracker, k)[0].info.status for k in keys} == {"KILLED"}
 
 
 # ---------------------------------------------------------------- kept results are data
