@@ -3,7 +3,8 @@
 The recorder must neither block Tune's loop for the whole outage nor drop what finished:
 results wait in the outbox on disk and are recorded when the server is back, during the
 run or, if the run ended first, by the next run. At the end: nine runs, each once, each
-with a single loss history.
+with a single loss history. The trials ran two at a time, so results also reached the
+server side by side (the driver, its only writer, records them one after another).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.sweep.lifecycle import run_sweep
 from orchestrator.sweep.plan import Request, make_plan
+from tests.helpers.cluster import max_overlap
 from tests.helpers.drills import HoldWhile
 from tests.helpers.mlflow_runs import keys_of, runs_of
 
@@ -94,6 +96,10 @@ def test_server_down_longer_than_the_budget_loses_and_doubles_nothing(
     trial_runs = [r for r in runs if "mtsweep.trial_key" in r.data.tags]
     assert len(trial_runs) == 9 and len(set(keys_of(trial_runs))) == 9
     assert all(r.info.status == "FINISHED" for r in trial_runs)
+    spans = [
+        (r.data.metrics["time/started_unix"], r.data.metrics["time/ended_unix"]) for r in trial_runs
+    ]
+    assert max_overlap(spans) >= 2, "trials ran, and so finished, side by side"
     client = MlflowClient(tracking_uri=server.uri)
     for r in trial_runs:
         steps = [m.step for m in client.get_metric_history(r.info.run_id, "train/loss")]
