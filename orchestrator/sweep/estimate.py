@@ -321,9 +321,11 @@ def free_memory(device: torch.device) -> int:
 
 
 def too_big(name: str, need: int, free: int, device: torch.device) -> EstimateError:
-    """The refusal to time a model whose steps need more memory than ``device`` has free."""
+    """The refusal to time a model whose steps need more memory than ``device`` has free
+    (``need`` ≤ ``free``: the steps were counted to fit but ran out of memory, even at 1)."""
+    needs = f"≈{need / GIB:.3g} GiB" if need > free else "more than that at batch 1"
     return EstimateError(
-        f"timing {name} here needs ≈{need / GIB:.3g} GiB and {device} has "
+        f"timing {name} here needs {needs}, and {device} has "
         f"{free / GIB:.3g} GiB free: predict for a GPU instead (--device h100, see "
         "--help) or give the seconds of one step (--step-time S)"
     )

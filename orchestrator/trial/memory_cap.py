@@ -32,20 +32,33 @@ def available_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
-def _resident() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _resident() -> int | None:
+    """Bytes this process holds in memory now; None where ``/proc`` is absent (macOS)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 @contextmanager
 def memory_cap(extra: int) -> Iterator[None]:
     """Let this process's address space reach what it holds in memory now plus ``extra``
-    bytes (its untouched reservations count against ``extra``), then lift the cap."""
+    bytes (its untouched reservations count against ``extra``), then lift the cap. Where
+    the resident size is unknown or the limit cannot be set (macOS), nothing is capped."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    cap = _resident() + extra
+    resident = _resident()
+    if resident is None:
+        yield
+        return
+    cap = resident + extra
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ValueError, OSError):
+        yield
+        return
     try:
         yield
     finally:

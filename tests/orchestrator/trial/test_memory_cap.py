@@ -32,3 +32,15 @@ def test_only_refused_allocations_count_as_out_of_memory():
     assert out_of_memory(MemoryError())
     assert not out_of_memory(RuntimeError("shape mismatch"))
     assert not out_of_memory(ValueError("can't allocate memory"))
+
+
+def test_without_proc_nothing_is_capped(monkeypatch):
+    """Where the resident size cannot be read (macOS has no /proc), the step runs uncapped
+    rather than the estimate failing."""
+    import orchestrator.trial.memory_cap as cap
+
+    monkeypatch.setattr(cap, "_resident", lambda: None)
+    limit = cap.resource.getrlimit(cap.resource.RLIMIT_AS)
+    with memory_cap(64 * 2**20):
+        assert cap.resource.getrlimit(cap.resource.RLIMIT_AS) == limit
+        assert torch.ones(GIB // 4, dtype=torch.uint8).sum() == GIB // 4
